@@ -1,0 +1,118 @@
+"""The app context: one object holding the options, paths, model manager and job queue.
+
+Core code receives it explicitly; `modules.shared` is only a compatibility facade over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from modules.app.jobs import JobQueue
+from modules.app.options import Options
+from modules.app.paths import Paths, build_paths, ensure_user_dirs
+from modules.generation.params import Txt2ImgParams
+from modules.generation.results import Processed
+from modules.generation.txt2img import GenerationContext, txt2img
+from modules.models.manager import DevicePolicy, ModelManager
+from modules.models.safe_load import CheckpointError
+
+log = logging.getLogger(__name__)
+
+VERSION = "v0.1.0"
+
+
+@dataclass
+class AppContext:
+    """Everything a request handler needs. Built once at startup by `create_context`."""
+
+    flags: argparse.Namespace
+    paths: Paths
+    options: Options
+    models: ModelManager
+    jobs: JobQueue
+    version: str = VERSION
+    demo_model: Path | None = None
+    load_error: str | None = None
+
+    def checkpoint_dirs(self) -> list[Path]:
+        return self.models.checkpoint_dirs
+
+    def ensure_model(self, override_settings: dict | None = None) -> None:
+        """Load the checkpoint named by the settings (or a per-request override) if needed."""
+        wanted = (override_settings or {}).get("sd_model_checkpoint") or self.options.sd_model_checkpoint or None
+        vae = (override_settings or {}).get("sd_vae") or self.options.sd_vae
+        prediction = self.options.sd_prediction_type
+        self.models.load(wanted, vae=vae, prediction_type=None if prediction == "Automatic" else prediction)
+
+    def switch_model(self, title: str) -> None:
+        """Load `title` and remember it in the settings; on failure the old model stays loaded."""
+        self.jobs.run(lambda job: self.models.load(title, vae=self.options.sd_vae), name="switch model")
+        if self.models.info is not None:
+            self.options.set("sd_model_checkpoint", self.models.info.title)
+            self.options.save()
+
+    def generation_context(self) -> GenerationContext:
+        engine = self.models.require()
+        info = self.models.info
+        return GenerationContext(
+            engine=engine,
+            options=self.options,
+            outputs_root=self.paths.data_dir,
+            model_name=info.model_name if info else "",
+            model_hash=info.shorthash if info else None,
+            vae_name=self.models.vae_name,
+            version=self.version,
+            demo_model=self.demo_model is not None and info is not None and info.filename == self.demo_model,
+        )
+
+    def run_txt2img(self, params: Txt2ImgParams, task_id: str | None = None) -> Processed:
+        """Queue a txt2img job and wait for it (the queue's single worker owns the model)."""
+
+        def work(job):
+            self.ensure_model(params.override_settings)
+            return txt2img(params, self.generation_context(), job)
+
+        return self.jobs.run(work, name="txt2img", task_id=task_id)
+
+
+def create_context(flags: argparse.Namespace) -> AppContext:
+    """Build paths, settings and the model manager from the command-line flags."""
+    paths = build_paths(flags)
+    ensure_user_dirs(paths)
+    options = Options()
+    options.load(paths.config_file)
+    demo_path = None
+    checkpoint_dirs = list(paths.checkpoint_dirs)
+    if getattr(flags, "demo_model", False):
+        demo_path = _build_demo_model(paths)
+        checkpoint_dirs.append(demo_path.parent)
+    policy = DevicePolicy.choose(flags.use_cpu, flags.no_half, flags.precision)
+    models = ModelManager(checkpoint_dirs, list(paths.vae_dirs), paths.cache_file, policy)
+    context = AppContext(flags, paths, options, models, JobQueue(), demo_model=demo_path)
+    if flags.ckpt:
+        options.set("sd_model_checkpoint", str(Path(flags.ckpt).resolve()) if Path(flags.ckpt).exists() else flags.ckpt)
+    try:
+        if models.checkpoints:
+            context.ensure_model()
+            if models.info is not None:
+                options.set("sd_model_checkpoint", models.info.title)
+    except CheckpointError as error:
+        context.load_error = str(error)
+        log.error("%s", error)
+    if not models.checkpoints:
+        log.warning("no checkpoint found; put a .safetensors or .ckpt file into %s", paths.checkpoint_dirs[0])
+    return context
+
+
+def _build_demo_model(paths: Paths) -> Path:
+    """A tiny random SD1 checkpoint, built once into data_dir/tmp/demo-model/."""
+    from modules.tiny_checkpoint import build_tiny_checkpoint
+
+    target = paths.data_dir / "tmp" / "demo-model" / "demo-tiny-sd1.safetensors"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        build_tiny_checkpoint("sd1", target, seed=0)
+    return target

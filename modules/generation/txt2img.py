@@ -1,0 +1,250 @@
+"""txt2img as numbered stages, like a diffusers pipeline call:
+
+1. settings: the per-job copy of the options with `override_settings`
+2. names: sampler and schedule looked up (an unknown name fails before any work)
+3. seeds and prompts for every image
+4. per batch: conditioning → noise → sample → decode → infotext → save
+5. grid, then the `Processed` result
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from modules.app.jobs import Interrupted, Job, Skipped
+from modules.app.options import Options
+from modules.generation.infotext_fields import generation_parameters
+from modules.generation.params import Txt2ImgParams, resolve_seed
+from modules.generation.results import Processed
+from modules.generation.storage import OutputWriter
+from modules.models.engine import Conditioning, DiffusionEngine
+from modules.sampling.denoiser import CFGDenoiser, DenoiserHooks
+from modules.sampling.rng import ImageRNG
+from modules.sampling.samplers import find_sampler, sample
+from modules.sampling.schedules import get_sigmas
+
+LATENT_FACTOR = 8
+
+
+@dataclass
+class GenerationContext:
+    """What a generation needs besides its parameters: the engine, settings and where to save."""
+
+    engine: DiffusionEngine
+    options: Options
+    outputs_root: Path
+    model_name: str
+    model_hash: str | None
+    vae_name: str | None = None
+    version: str = ""
+    hooks: DenoiserHooks = field(default_factory=DenoiserHooks)
+    demo_model: bool = False
+
+
+def images_from_tensor(images: torch.Tensor) -> list[Image.Image]:
+    """(B, 3, H, W) in [0, 1] → PIL RGB images, rounding as A1111 does (×255 then truncate)."""
+    array = (images.permute(0, 2, 3, 1).numpy() * 255.0).astype(np.uint8)
+    return [Image.fromarray(item) for item in array]
+
+
+def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Processed:
+    """Run a txt2img request to completion (or until interrupted) and return its images."""
+    # 1. settings
+    options = context.options.copy_with(params.override_settings)
+    engine = context.engine
+    clip_skip = int(options.CLIP_stop_at_last_layers)
+
+    # 2. names (fail early, before any model work)
+    sampler_info = find_sampler(params.sampler_name)
+    params.sampler_name = sampler_info.name
+    get_sigmas(params.scheduler, params.steps, engine.schedule, sampler_info.name)
+
+    # 3. seeds and prompts
+    count = params.batch_size * params.n_iter
+    seed = resolve_seed(params.seed)
+    subseed = resolve_seed(params.subseed)
+    all_seeds = [seed + index for index in range(count)]
+    all_subseeds = [subseed + index for index in range(count)]
+    all_prompts = [params.prompt] * count
+    all_negative_prompts = [params.negative_prompt] * count
+    job_timestamp = datetime.now().strftime("%Y%m%d%H%M%S")
+    writer = OutputWriter(options, context.outputs_root, kind="txt2img", job_timestamp=job_timestamp)
+
+    job.job_count = params.n_iter
+    job.sampling_steps = params.steps
+    images: list[Image.Image] = []
+    infotexts: list[str] = []
+    saved: list[Path] = []
+    interrupted = False
+    cache: dict[tuple[str, ...], Conditioning] = {}
+
+    for iteration in range(params.n_iter):
+        job.job_no = iteration
+        job.next_batch()
+        start = iteration * params.batch_size
+        batch = slice(start, start + params.batch_size)
+        try:
+            latents = _sample_batch(
+                params, context, options, job, sampler_info.name, clip_skip,
+                all_prompts[batch], all_negative_prompts[batch], all_seeds[batch], all_subseeds[batch], cache,
+            )
+        except Interrupted:
+            interrupted = True
+            break
+        except Skipped:
+            continue
+        decoded = images_from_tensor(engine.decode(latents))
+        for offset, image in enumerate(decoded):
+            index = start + offset
+            text = _infotext(params, context, options, all_prompts, all_negative_prompts, all_seeds, all_subseeds, index, clip_skip)
+            images.append(image)
+            infotexts.append(text)
+            if options.samples_save and not params.do_not_save_samples:
+                saved.append(writer.save_sample(image, text, params, all_seeds[index], all_prompts[index], index, context))
+
+    processed = Processed(
+        images=images,
+        infotexts=infotexts,
+        prompt=params.prompt,
+        negative_prompt=params.negative_prompt,
+        seed=seed,
+        subseed=subseed,
+        all_prompts=all_prompts,
+        all_negative_prompts=all_negative_prompts,
+        all_seeds=all_seeds,
+        all_subseeds=all_subseeds,
+        parameters=_result_parameters(params, context, clip_skip, job_timestamp),
+        saved_paths=saved,
+        interrupted=interrupted,
+    )
+    if context.demo_model:
+        processed.comments.append("Demo model: these images are noise from a tiny random-weight checkpoint.")
+    _add_grid(processed, params, options, writer, context)
+    return processed
+
+
+def _sample_batch(
+    params: Txt2ImgParams,
+    context: GenerationContext,
+    options: Options,
+    job: Job,
+    sampler_name: str,
+    clip_skip: int,
+    prompts: list[str],
+    negative_prompts: list[str],
+    seeds: list[int],
+    subseeds: list[int],
+    cache: dict[tuple[str, ...], Conditioning],
+) -> torch.Tensor:
+    """Stages 4a–4c for one batch: conditioning, noise, sampling. Returns latents."""
+    engine = context.engine
+
+    def encode(texts: list[str]) -> Conditioning:
+        key = (str(clip_skip), str(params.width), str(params.height), *texts)
+        if key not in cache:
+            cache.clear() if len(cache) > 4 else None
+            cache[key] = engine.encode_prompts(texts, clip_skip=clip_skip, width=params.width, height=params.height)
+        return cache[key]
+
+    cond = encode(prompts)
+    uncond = encode(negative_prompts) if params.cfg_scale != 1.0 else None
+
+    shape = (engine.latent_channels, params.height // LATENT_FACTOR, params.width // LATENT_FACTOR)
+    rng = ImageRNG(
+        shape,
+        seeds,
+        subseeds=subseeds,
+        subseed_strength=params.subseed_strength,
+        seed_resize_from_h=params.seed_resize_from_h,
+        seed_resize_from_w=params.seed_resize_from_w,
+        source=options.randn_source,
+        eta_noise_seed_delta=int(options.eta_noise_seed_delta),
+    )
+    noise = rng.first().to(engine.device, torch.float32)
+    sigmas = get_sigmas(params.scheduler, params.steps, engine.schedule, sampler_name).to(engine.device)
+    denoiser = CFGDenoiser(
+        engine.denoise, cond, uncond, params.cfg_scale,
+        total_steps=params.steps, hooks=context.hooks, check=job.check,
+    )
+
+    def on_step(state: dict[str, Any]) -> None:
+        job.sampling_step = int(state["i"]) + 1
+        denoiser.step = job.sampling_step
+        job.current_latent = state.get("denoised")
+        job.check()
+
+    return sample(
+        sampler_name,
+        denoiser,
+        noise * sigmas[0],
+        sigmas,
+        model=engine.schedule,
+        noise_sampler=lambda sigma, sigma_next: rng.next().to(engine.device, torch.float32),
+        callback=on_step,
+        eta=params.eta,
+        s_noise=params.s_noise if params.s_noise is not None else float(options.s_noise),
+        **_eta_defaults(options, sampler_name, params.eta),
+    )
+
+
+def _eta_defaults(options: Options, sampler_name: str, eta: float | None) -> dict[str, Any]:
+    return {} if eta is not None else {"eta": float(options.eta_ddim if sampler_name == "DDIM" else options.eta_ancestral)}
+
+
+def _infotext(params, context, options, prompts, negatives, seeds, subseeds, index, clip_skip) -> str:
+    values = generation_parameters(
+        params, options,
+        seed=seeds[index], subseed=subseeds[index], clip_skip=clip_skip,
+        model_name=context.model_name, model_hash=context.model_hash,
+        vae_name=context.vae_name, version=context.version,
+    )
+    from modules.imaging.infotext import create_infotext
+
+    return create_infotext(prompts[index], negatives[index], values)
+
+
+def _result_parameters(params: Txt2ImgParams, context: GenerationContext, clip_skip: int, job_timestamp: str) -> dict[str, Any]:
+    values = dict(params.__dict__)
+    values.update(
+        sd_model_name=context.model_name,
+        sd_model_hash=context.model_hash,
+        sd_vae_name=context.vae_name,
+        clip_skip=clip_skip,
+        job_timestamp=job_timestamp,
+        version=context.version,
+    )
+    return values
+
+
+def _add_grid(processed: Processed, params: Txt2ImgParams, options: Options, writer: OutputWriter, context: GenerationContext) -> None:
+    """A1111 makes a grid when a request produced more than one image."""
+    if len(processed.images) < 2:
+        return
+    from modules.imaging.grid import image_grid
+
+    grid = image_grid(processed.images, rows=None)
+    if options.return_grid:
+        processed.images.insert(0, grid)
+        processed.infotexts.insert(0, processed.infotexts[0])
+        processed.index_of_first_image = 1
+    if options.grid_save and not params.do_not_save_grid:
+        writer.save_grid(grid, processed.infotexts[processed.index_of_first_image], params, processed.seed, context)
+
+
+def timed(function):
+    """Decorator for benchmarks: returns (result, seconds)."""
+
+    def wrapper(*args, **kwargs):
+        began = time.perf_counter()
+        result = function(*args, **kwargs)
+        return result, time.perf_counter() - began
+
+    return wrapper

@@ -1,0 +1,76 @@
+"""Build and serve the app: options → model manager → job queue → FastAPI (API) + Gradio UI.
+
+`launch.py` prepares the environment and calls `main`; `create_app` is what tests use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from fastapi import FastAPI
+
+from modules.app.context import AppContext, create_context
+from modules.app.flags import effective_port, parse_flags
+
+log = logging.getLogger("webui")
+
+
+def _auth_pairs(value: str | None) -> list[tuple[str, str]] | None:
+    """`--gradio-auth user:pass,user2:pass2` → [(user, pass), ...]."""
+    if not value:
+        return None
+    pairs = []
+    for item in value.replace("\n", ",").split(","):
+        if ":" in item:
+            user, password = item.strip().split(":", 1)
+            pairs.append((user, password))
+    return pairs or None
+
+
+def create_app(flags: argparse.Namespace, context: AppContext | None = None) -> tuple[FastAPI, AppContext]:
+    """The FastAPI app with the API routes (with `--api` or `--nowebui`) and the Gradio UI mounted at `/`."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    context = context or create_context(flags)
+    app = FastAPI(title="Stable Diffusion web UI", docs_url="/docs", redoc_url=None)
+    if flags.api or flags.nowebui:
+        from modules.api.routes import install_api
+
+        install_api(app, context)
+    if not flags.nowebui:
+        import gradio as gr
+
+        from modules.ui.blocks import build_ui
+
+        blocks = build_ui(context)
+        blocks.queue(default_concurrency_limit=4)
+        app = gr.mount_gradio_app(
+            app,
+            blocks,
+            path="/",
+            auth=_auth_pairs(flags.gradio_auth),
+            allowed_paths=[str(context.paths.outputs_dir)],
+            footer_links=["api"],
+        )
+    return app, context
+
+
+def main(flags: argparse.Namespace | None = None) -> None:
+    """Start the server and serve until interrupted."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    flags = flags or parse_flags(None)
+    app, context = create_app(flags)
+    host = flags.server_name or ("0.0.0.0" if flags.listen else "127.0.0.1")
+    port = effective_port(flags)
+    print(f"Running on local URL:  http://{host}:{port}", flush=True)
+    if not context.models.checkpoints:
+        print(f"No checkpoint found: put a .safetensors file into {context.paths.checkpoint_dirs[0]}", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=flags.timeout_keep_alive)
+
+
+if __name__ == "__main__":
+    main()
