@@ -39,11 +39,7 @@ PAD_TOKENS = {"clip": END_TOKEN, "openclip": "!"}
 
 def bytes_to_unicode() -> dict[int, str]:
     """Map every byte to a printable unicode character (GPT-2/CLIP byte-level BPE)."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     codes = printable[:]
     extra = 0
     for byte in range(256):
@@ -51,7 +47,7 @@ def bytes_to_unicode() -> dict[int, str]:
             printable.append(byte)
             codes.append(256 + extra)
             extra += 1
-    return {byte: chr(code) for byte, code in zip(printable, codes)}
+    return {byte: chr(code) for byte, code in zip(printable, codes, strict=True)}
 
 
 def read_merge_lines(source: Path) -> list[str]:
@@ -64,7 +60,8 @@ def read_merge_lines(source: Path) -> list[str]:
             compressed = wheel.read(names[0])
         text = gzip.GzipFile(fileobj=io.BytesIO(compressed)).read().decode("utf-8")
     else:
-        text = gzip.open(source, "rt", encoding="utf-8").read()
+        with gzip.open(source, "rt", encoding="utf-8") as handle:
+            text = handle.read()
     lines = text.split("\n")
     return lines[1 : MERGE_COUNT + 1]
 
@@ -92,22 +89,16 @@ def tokenizer_config(pad_token: str) -> dict:
         "unk_token": END_TOKEN,
         "pad_token": pad_token,
         "add_prefix_space": False,
-        "clean_up_tokenization_spaces": True,
+        "clean_up_tokenization_spaces": False,
     }
 
 
 def write_folder(folder: Path, vocab: dict[str, int], merge_lines: list[str], pad_token: str) -> None:
     """Write vocab.json, merges.txt and the two config files into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(
-        json.dumps(vocab, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
-    )
-    (folder / "merges.txt").write_text(
-        "#version: 0.2\n" + "\n".join(merge_lines) + "\n", encoding="utf-8"
-    )
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps(tokenizer_config(pad_token), indent=2) + "\n", encoding="utf-8"
-    )
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merge_lines) + "\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(pad_token), indent=2) + "\n", encoding="utf-8")
     special = {"bos_token": START_TOKEN, "eos_token": END_TOKEN, "unk_token": END_TOKEN, "pad_token": pad_token}
     (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n", encoding="utf-8")
 

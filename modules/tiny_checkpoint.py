@@ -134,7 +134,7 @@ def build_tiny_components(arch: str, seed: int = 0) -> TinyComponents:
     torch.manual_seed(seed)
     entries = family_config(arch)["text_encoders"]
     references, tensors = [], {}
-    for entry, sizes in zip(entries, TEXT_ENCODER_SIZES[arch]):
+    for entry, sizes in zip(entries, TEXT_ENCODER_SIZES[arch], strict=True):
         reference, written = _text_encoder(entry, sizes)
         references.append(reference.eval())
         tensors.update(_encoder_tensors(entry, written))
@@ -148,9 +148,7 @@ def build_tiny_components(arch: str, seed: int = 0) -> TinyComponents:
 
     tensors.update(ldm_layout.add_prefix(ldm_layout.unet_to_ldm(unet.state_dict(), unet.config), UNET_PREFIX))
     tensors.update(ldm_layout.add_prefix(ldm_layout.vae_to_ldm(vae.state_dict()), VAE_PREFIX))
-    stored = {
-        key: value.to(STORAGE_DTYPE) if value.is_floating_point() else value for key, value in tensors.items()
-    }
+    stored = {key: value.to(STORAGE_DTYPE) if value.is_floating_point() else value for key, value in tensors.items()}
     stored["alphas_cumprod"] = scaled_linear_alphas_cumprod()
     return TinyComponents(arch=arch, unet=unet, vae=vae, text_encoders=references, original_state_dict=stored)
 

@@ -68,7 +68,7 @@ def test_titles_use_sha256_shorthash(models_dir: Path, tmp_path: Path) -> None:
         assert info.title == f"{info.name} [{expected[:10]}]"
     alpha = infos[0]
     data = alpha.filename.read_bytes()
-    assert alpha.legacy_hash == hashlib.sha256(data[0x100000 : 0x110000]).hexdigest()[:8]
+    assert alpha.legacy_hash == hashlib.sha256(data[0x100000:0x110000]).hexdigest()[:8]
     assert legacy_model_hash(alpha.filename) == alpha.legacy_hash
 
 
@@ -142,6 +142,7 @@ def test_find_checkpoint_variants(models_dir: Path, tmp_path: Path) -> None:
     infos = list_checkpoints([models_dir], HashCache(tmp_path / "cache.json"), compute_hashes=True)
     beta = next(info for info in infos if info.name == "sub/beta.safetensors")
     zeta = next(info for info in infos if info.name == "zeta.safetensors")
+    alpha = next(info for info in infos if info.name == "Alpha.ckpt")
     queries = [
         beta.title,
         "sub/beta.safetensors",
@@ -158,7 +159,8 @@ def test_find_checkpoint_variants(models_dir: Path, tmp_path: Path) -> None:
         assert find_checkpoint(infos, query) is beta, query
     assert find_checkpoint(infos, Path(beta.filename)) is beta
     assert find_checkpoint(infos, f"zeta.safetensors [{zeta.shorthash}]") is zeta
-    assert find_checkpoint(infos, zeta.legacy_hash) is zeta
+    assert zeta.legacy_hash is None and alpha.legacy_hash
+    assert find_checkpoint(infos, alpha.legacy_hash) is alpha
     assert find_checkpoint(infos, "does-not-exist") is None
     assert find_checkpoint(infos, "") is None
 

@@ -196,9 +196,7 @@ def _relative_name(path: Path, folder: Path) -> str:
         return path.name
 
 
-def list_checkpoints(
-    dirs: Iterable[Path], cache: HashCache, *, compute_hashes: bool = False
-) -> list[CheckpointInfo]:
+def list_checkpoints(dirs: Iterable[Path], cache: HashCache, *, compute_hashes: bool = False) -> list[CheckpointInfo]:
     """Find ``.safetensors``/``.ckpt`` checkpoints under ``dirs`` (recursively), sorted by name.
 
     ``*.vae.safetensors``/``*.vae.ckpt`` files are skipped (they are VAEs). sha256 comes
@@ -218,7 +216,9 @@ def list_checkpoints(
                 continue
             info = CheckpointInfo(filename=path.resolve(), name=name)
             try:
-                info.legacy_hash = legacy_model_hash(path)
+                # Files under 1 MiB would all share the hash of an empty read: leave it out.
+                if path.stat().st_size > 0x100000:
+                    info.legacy_hash = legacy_model_hash(path)
                 if compute_hashes:
                     info.calculate_sha256(cache)
                 else:

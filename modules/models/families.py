@@ -179,9 +179,14 @@ def _require(state_dict: Mapping[str, torch.Tensor], key: str, what: str) -> tor
     return state_dict[key]
 
 
-def infer_unet_config(
-    state_dict: Mapping[str, torch.Tensor], family: str, pooled_dim: int | None = None
-) -> dict[str, Any]:
+def _first_ending(state_dict: Mapping[str, torch.Tensor], suffix: str) -> torch.Tensor:
+    for key, value in state_dict.items():
+        if key.startswith(UNET_PREFIX) and key.endswith(suffix):
+            return value
+    raise CheckpointError(f"unsupported UNet: no tensor ending in {suffix}")
+
+
+def infer_unet_config(state_dict: Mapping[str, torch.Tensor], family: str, pooled_dim: int | None = None) -> dict[str, Any]:
     """Diffusers ``UNet2DConditionModel`` config for the UNet under ``model.diffusion_model.``."""
     config = family_config(family)["unet"]
     conv_in = _require(state_dict, UNET_PREFIX + "input_blocks.0.0.weight", "UNet")
@@ -221,12 +226,8 @@ def infer_unet_config(
     if middle_depth == 0 or middle_depth != depths[-1]:
         raise CheckpointError("unsupported UNet: middle block transformer depth differs from the last level")
 
-    proj_in = next(
-        value for key, value in state_dict.items() if key.startswith(UNET_PREFIX) and key.endswith(".1.proj_in.weight")
-    )
-    context = next(
-        value for key, value in state_dict.items() if key.startswith(UNET_PREFIX) and key.endswith("attn2.to_k.weight")
-    )
+    proj_in = _first_ending(state_dict, ".1.proj_in.weight")
+    context = _first_ending(state_dict, "attn2.to_k.weight")
     time_embed_dim = int(_require(state_dict, UNET_PREFIX + "time_embed.0.weight", "UNet").shape[0])
 
     config.update(
@@ -268,10 +269,7 @@ def infer_vae_config(state_dict: Mapping[str, torch.Tensor], family: str, prefix
     levels = _count_indices(state_dict, prefix + "encoder.down.")
     if levels == 0:
         raise CheckpointError("incomplete VAE: no encoder.down blocks")
-    channels = [
-        int(_require(state_dict, prefix + f"encoder.down.{level}.block.0.conv2.weight", "VAE").shape[0])
-        for level in range(levels)
-    ]
+    channels = [int(_require(state_dict, prefix + f"encoder.down.{level}.block.0.conv2.weight", "VAE").shape[0]) for level in range(levels)]
     config.update(
         in_channels=int(conv_in.shape[1]),
         out_channels=int(_require(state_dict, prefix + "decoder.conv_out.weight", "VAE").shape[0]),

@@ -11,10 +11,11 @@ tensors are released component by component. Configs and tokenizers come from
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,7 @@ class LoadedCheckpoint:
     layout: ModelLayout | None = field(default=None, repr=False)
 
 
-def scaled_linear_alphas_cumprod(
-    beta_start: float = 0.00085, beta_end: float = 0.012, steps: int = TRAIN_TIMESTEPS
-) -> torch.Tensor:
+def scaled_linear_alphas_cumprod(beta_start: float = 0.00085, beta_end: float = 0.012, steps: int = TRAIN_TIMESTEPS) -> torch.Tensor:
     """Cumulative alpha products of Stable Diffusion's "scaled linear" beta schedule (float32)."""
     betas = torch.linspace(beta_start**0.5, beta_end**0.5, steps, dtype=torch.float64) ** 2
     return torch.cumprod(1.0 - betas, dim=0).to(torch.float32)
@@ -94,9 +93,7 @@ def _assign_weights(
         raise CheckpointError(f"{what}: weights do not fit the model: " + "; ".join(parts))
     mismatched = [key for key, value in weights.items() if tuple(value.shape) != tuple(expected[key].shape)]
     if mismatched:
-        details = ", ".join(
-            f"{key} {tuple(weights[key].shape)} vs {tuple(expected[key].shape)}" for key in mismatched[:LISTED_KEYS]
-        )
+        details = ", ".join(f"{key} {tuple(weights[key].shape)} vs {tuple(expected[key].shape)}" for key in mismatched[:LISTED_KEYS])
         raise CheckpointError(f"{what}: {len(mismatched)} tensors have the wrong shape: {details}")
     prepared: dict[str, torch.Tensor] = {}
     for key in list(weights):
@@ -123,9 +120,7 @@ def _take(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.T
     return {key: state_dict.pop(key) for key in keys}
 
 
-def build_unet(
-    weights: dict[str, torch.Tensor], config: dict[str, Any], device: torch.device, dtype: torch.dtype
-) -> Any:
+def build_unet(weights: dict[str, torch.Tensor], config: dict[str, Any], device: torch.device, dtype: torch.dtype) -> Any:
     """UNet2DConditionModel from original-layout weights (keys under ``model.diffusion_model.``)."""
     from diffusers import UNet2DConditionModel
     from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
@@ -136,9 +131,7 @@ def build_unet(
     return _assign_weights(model, converted, "UNet", device, dtype)
 
 
-def build_vae(
-    original: dict[str, torch.Tensor], family: str, device: torch.device, dtype: torch.dtype
-) -> tuple[Any, dict[str, Any]]:
+def build_vae(original: dict[str, torch.Tensor], family: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, dict[str, Any]]:
     """AutoencoderKL from un-prefixed original-layout VAE weights; returns (model, config)."""
     from diffusers import AutoencoderKL
 
@@ -166,9 +159,7 @@ def _convert_text_encoder(weights: dict[str, torch.Tensor], spec: TextEncoderSpe
     return converted
 
 
-def build_text_encoder(
-    weights: dict[str, torch.Tensor], spec: TextEncoderSpec, device: torch.device, dtype: torch.dtype
-) -> Any:
+def build_text_encoder(weights: dict[str, torch.Tensor], spec: TextEncoderSpec, device: torch.device, dtype: torch.dtype) -> Any:
     """CLIPTextModel / CLIPTextModelWithProjection from original-layout weights under ``spec.prefix``."""
     import transformers
 
@@ -180,8 +171,8 @@ def build_text_encoder(
     return _assign_weights(model, converted, f"text encoder {spec.prefix}", device, dtype)
 
 
-@cache
-def _tokenizer_template(kind: str) -> Any:
+def load_tokenizer(kind: str) -> Any:
+    """A fresh bundled CLIP tokenizer: ``"clip"`` (pads with ``<|endoftext|>``) or ``"openclip"`` (pads with ``!``)."""
     from transformers import CLIPTokenizer
 
     folder = TOKENIZER_ROOT / kind
@@ -189,28 +180,26 @@ def _tokenizer_template(kind: str) -> Any:
     # "!" as a special token at load time would make it split prompts such as "wow!" apart.
     tokenizer = CLIPTokenizer.from_pretrained(str(folder), local_files_only=True, pad_token="<|endoftext|>")
     with open(folder / "special_tokens_map.json", encoding="utf-8") as handle:
-        import json
-
         tokenizer.pad_token = json.load(handle)["pad_token"]
     return tokenizer
 
 
-def load_tokenizer(kind: str) -> Any:
-    """Bundled CLIP tokenizer: ``"clip"`` (pads with ``<|endoftext|>``) or ``"openclip"`` (pads with ``!``)."""
-    import copy
-
-    return copy.deepcopy(_tokenizer_template(kind))
-
-
-def load_vae_weights(
-    path: Path, family: str, device: torch.device, dtype: torch.dtype
-) -> tuple[Any, dict[str, Any]]:
-    """Build an AutoencoderKL from a standalone VAE file; returns (model, config)."""
+@contextmanager
+def _errors_about(path: Path) -> Iterator[None]:
+    """Name ``path`` in every CheckpointError raised inside, and turn conversion failures into one."""
     try:
-        return build_vae(read_vae_file(path), family, device, dtype)
+        yield
     except CheckpointError as error:
         message = str(error)
         raise CheckpointError(message if message.startswith(str(path)) else f"{path}: {message}") from error
+    except (KeyError, IndexError) as error:
+        raise CheckpointError(f"{path}: cannot convert the weights: {error!r}") from error
+
+
+def load_vae_weights(path: Path, family: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, dict[str, Any]]:
+    """Build an AutoencoderKL from a standalone VAE file; returns (model, config)."""
+    with _errors_about(path):
+        return build_vae(read_vae_file(path), family, device, dtype)
 
 
 def load_checkpoint(
@@ -226,36 +215,31 @@ def load_checkpoint(
     ``dtype`` applies to every floating-point weight (e.g. float16 on CUDA, float32 on
     CPU). ``prediction_type`` overrides detection (``"epsilon"`` or ``"v_prediction"``).
     ``vae_path`` replaces the checkpoint's VAE with a standalone VAE file. Raises
-    :class:`CheckpointError` for unreadable, unsafe, foreign or inconsistent files.
+    :class:`CheckpointError` for unreadable, unsafe, foreign or inconsistent files and
+    ValueError for an unknown ``prediction_type``.
     """
     path = Path(path)
     device = torch.device(device)
-    try:
+    if prediction_type is not None and prediction_type not in families.PREDICTION_TYPES:
+        raise ValueError(f"prediction_type must be one of {families.PREDICTION_TYPES}, got {prediction_type!r}")
+    override_vae = None
+    if vae_path is not None:
+        vae_path = Path(vae_path)
+        with _errors_about(vae_path):
+            override_vae = read_vae_file(vae_path)
+
+    with _errors_about(path):
         state_dict = families.normalize_keys(read_state_dict(path))
         layout = families.describe_checkpoint(state_dict, path, prediction_type)
-        if layout.vae_config is None and vae_path is None:
+        if layout.vae_config is None and override_vae is None:
             raise CheckpointError("the checkpoint contains no VAE; choose a VAE file to use with it")
         alphas_cumprod = _alphas_cumprod(state_dict, layout.family)
-
         unet = build_unet(_take(state_dict, UNET_PREFIX), layout.unet_config, device, dtype)
-        encoders = [
-            build_text_encoder(_take(state_dict, spec.prefix), spec, device, dtype) for spec in layout.text_encoders
-        ]
-        checkpoint_vae = _take(state_dict, VAE_PREFIX)
-    except CheckpointError as error:
-        message = str(error)
-        raise CheckpointError(message if message.startswith(str(path)) else f"{path}: {message}") from error
-
-    if vae_path is not None:
-        checkpoint_vae.clear()
-        vae, vae_config = load_vae_weights(Path(vae_path), layout.family, device, dtype)
-    else:
-        try:
-            vae, vae_config = build_vae(original_vae_weights(checkpoint_vae), layout.family, device, dtype)
-        except CheckpointError as error:
-            raise CheckpointError(f"{path}: {error}") from error
-    layout.vae_config = vae_config
-    state_dict.clear()
+        encoders = [build_text_encoder(_take(state_dict, spec.prefix), spec, device, dtype) for spec in layout.text_encoders]
+        vae_weights = override_vae if override_vae is not None else original_vae_weights(_take(state_dict, VAE_PREFIX))
+        state_dict.clear()
+    with _errors_about(vae_path or path):
+        vae, layout.vae_config = build_vae(vae_weights, layout.family, device, dtype)
 
     return LoadedCheckpoint(
         path=path,
@@ -270,6 +254,6 @@ def load_checkpoint(
         unet_in_channels=layout.in_channels,
         dtype=dtype,
         device=device,
-        vae_name=Path(vae_path).name if vae_path is not None else None,
+        vae_name=vae_path.name if vae_path is not None else None,
         layout=layout,
     )

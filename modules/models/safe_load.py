@@ -96,9 +96,7 @@ def read_safetensors_header(path: Path) -> dict[str, Any]:
             raise CheckpointError(f"{path}: file is corrupt or truncated (tensor {name!r} has no offsets)")
         end = max(end, int(offsets[1]))
     if end > data_length:
-        raise CheckpointError(
-            f"{path}: file is corrupt or truncated (header describes {end} bytes of tensors, file holds {data_length})"
-        )
+        raise CheckpointError(f"{path}: file is corrupt or truncated (header describes {end} bytes of tensors, file holds {data_length})")
     return header
 
 
@@ -134,9 +132,7 @@ def _read_pickle(path: Path) -> Any:
             return _load_pickle(path, use_mmap=False)
     except pickle.UnpicklingError as error:
         reason = _first_specific_reason(str(error))
-        raise CheckpointError(
-            f"{path}: loading refused: the pickle needs {reason}; convert it to .safetensors"
-        ) from error
+        raise CheckpointError(f"{path}: loading refused: the pickle needs {reason}; convert it to .safetensors") from error
     except (EOFError, RuntimeError, ValueError, OSError, struct.error) as error:
         raise CheckpointError(f"{path}: file is corrupt or truncated: {error}") from error
 

@@ -15,15 +15,15 @@ def linear_multistep_coefficients(nodes: list[float], start: float, end: float) 
 
     ``sum_j w_j * f(nodes[j])`` integrates the interpolating polynomial of ``f`` over ``[start, end]``.
     """
+    # Integrate in u = s - start so the antiderivative vanishes at the lower limit (no cancellation).
     weights = []
     for index, node in enumerate(nodes):
         others = [other for position, other in enumerate(nodes) if position != index]
-        basis = Polynomial.fromroots(others) if others else Polynomial([1.0])
+        basis = Polynomial.fromroots([other - start for other in others]) if others else Polynomial([1.0])
         denominator = 1.0
         for other in others:
             denominator *= node - other
-        antiderivative = (basis / denominator).integ()
-        weights.append(float(antiderivative(end) - antiderivative(start)))
+        weights.append(float((basis / denominator).integ()(end - start)))
     return weights
 
 

@@ -9,10 +9,11 @@ Exponential, Polyexponential, KL Optimal, Beta) span the model's discrete
 ``SamplerInfo.default_schedule`` in :mod:`modules.sampling.samplers`), which
 for most samplers is the model's own discrete schedule ("Uniform").
 
-Deviations from A1111, all forced by the "``steps + 1`` values ending in 0" rule:
-"DDIM" always takes exactly ``steps`` timesteps (A1111 takes one more when
-1000 is not a multiple of ``steps``) and "KL Optimal" ends in 0 rather than at
-``sigma_min``.
+Deviations from A1111, all forced by the "``steps + 1`` distinct values ending
+in 0" rule: "DDIM" always takes exactly ``steps`` timesteps (A1111 takes more
+when 1000 is not a multiple of ``steps``), "KL Optimal" ends in 0 rather than at
+``sigma_min``, and "Simple"/"DDIM" refuse more steps than there are distinct
+timesteps (A1111 would repeat sigmas).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ class ScheduleInfo:
 
 def _finish(sigmas: Tensor | list[float] | np.ndarray) -> Tensor:
     """Append the final 0 and normalise dtype/device."""
+    if isinstance(sigmas, Tensor):
+        sigmas = sigmas.detach().to("cpu", torch.float64).numpy()
     values = torch.from_numpy(np.array(sigmas, dtype=np.float64)).to(torch.float32)
     return torch.cat([values, values.new_zeros(1)])
 
@@ -117,9 +120,15 @@ def normal_schedule(parameters: ScheduleParameters) -> Tensor:
     return _finish(parameters.model.t_to_sigma(torch.linspace(start, end, parameters.steps)))
 
 
+def _require_distinct_timesteps(steps: int, available: int, label: str) -> None:
+    if steps > available:
+        raise ValueError(f"steps: the {label} schedule picks distinct timesteps, so at most {available} steps")
+
+
 def simple_schedule(parameters: ScheduleParameters) -> Tensor:
     """Every ``timestep_count / steps``-th discrete sigma, counted down from the top."""
     model = parameters.model
+    _require_distinct_timesteps(parameters.steps, model.timestep_count, "Simple")
     stride = model.timestep_count / parameters.steps
     indices = [model.timestep_count - 1 - int(step * stride) for step in range(parameters.steps)]
     return _finish(model.sigmas[indices])
@@ -128,8 +137,9 @@ def simple_schedule(parameters: ScheduleParameters) -> Tensor:
 def ddim_schedule(parameters: ScheduleParameters) -> Tensor:
     """The timesteps of the original DDIM sampler: ``1 + k * (timestep_count // steps)``, descending."""
     model = parameters.model
-    stride = max(model.timestep_count // parameters.steps, 1)
-    indices = [min(1 + step * stride, model.timestep_count - 1) for step in range(parameters.steps)]
+    _require_distinct_timesteps(parameters.steps, model.timestep_count - 1, "DDIM")
+    stride = model.timestep_count // parameters.steps
+    indices = [1 + step * stride for step in range(parameters.steps)]
     return _finish(model.sigmas[indices[::-1]])
 
 
