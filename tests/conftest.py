@@ -32,3 +32,38 @@ def tiny_sd2_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_sdxl_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny SDXL checkpoint (seed 0); treat it as read-only."""
     return _tiny_checkpoint(tmp_path_factory, "sdxl")
+
+
+# ---- the app, built once per session on the tiny SD1 checkpoint --------------------------------
+@pytest.fixture(scope="session")
+def app_data_dir(tmp_path_factory, tiny_sd1_path):
+    """A fresh --data-dir with the tiny SD1 checkpoint in models/Stable-diffusion/."""
+    import shutil
+
+    data_dir = tmp_path_factory.mktemp("data")
+    checkpoints = data_dir / "models" / "Stable-diffusion"
+    checkpoints.mkdir(parents=True)
+    shutil.copy(tiny_sd1_path, checkpoints / "tiny-sd1.safetensors")
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def app_flags(app_data_dir):
+    from modules.app.flags import parse_flags
+
+    return parse_flags(["--data-dir", str(app_data_dir), "--api", "--skip-install"])
+
+
+@pytest.fixture(scope="session")
+def app_context(app_flags):
+    from modules.app.context import create_context
+
+    return create_context(app_flags)
+
+
+@pytest.fixture(scope="session")
+def api_app(app_flags, app_context):
+    from webui import create_app
+
+    app, _ = create_app(app_flags, app_context)
+    return app

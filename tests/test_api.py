@@ -1,6 +1,7 @@
 """The A1111 HTTP API through FastAPI's TestClient: request and response fields, errors, model switching."""
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -57,9 +58,11 @@ def test_sd_models_lists_titles_with_short_hash(client, app_context):
     models = client.get("/sdapi/v1/sd-models").json()
     assert models, "the tiny checkpoint should be listed"
     entry = models[0]
-    assert entry["title"] == f"{entry['model_name']} [{entry['hash']}]"
+    assert entry["title"] == f"tiny-sd1.safetensors [{entry['hash']}]"
+    assert entry["model_name"] == "tiny-sd1"
     assert len(entry["hash"]) == 10
     assert entry["sha256"].startswith(entry["hash"])
+    assert entry["sha256"] == hashlib.sha256(open(entry["filename"], "rb").read()).hexdigest()
 
 
 def test_samplers_and_schedulers_lists(client):

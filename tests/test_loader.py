@@ -145,6 +145,54 @@ def test_malicious_pickle_is_refused_without_side_effects(tmp_path: Path) -> Non
     assert not marker.exists()
 
 
+class _Arbitrary:
+    """A class that is not on the allowlist: its instances must not be unpickled."""
+
+
+def test_pickled_arbitrary_class_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "custom.ckpt"
+    torch.save({"state_dict": {"weight": torch.ones(1)}, "extra": _Arbitrary()}, path)
+    with pytest.raises(CheckpointError, match=r"refused: the pickle needs the global .*_Arbitrary"):
+        read_state_dict(path)
+
+
+def test_damaged_ckpt_is_reported_as_corrupt(tmp_path: Path) -> None:
+    good = tmp_path / "good.ckpt"
+    torch.save({"state_dict": {"weight": torch.ones(1000)}}, good)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(good.read_bytes()[:300])
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(bytes(range(256)) * 20)
+    for path in (truncated, garbage, tmp_path / "empty.ckpt"):
+        path.touch()
+        with pytest.raises(CheckpointError, match=rf"{path.name}: file is corrupt or truncated"):
+            read_state_dict(path)
+
+
+def test_lightning_training_state_in_ckpt_is_tolerated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Old SD .ckpt files carry a Lightning ModelCheckpoint object and numpy scalars next to the weights."""
+    import sys
+    import types
+
+    import numpy
+
+    module_name = "pytorch_lightning.callbacks.model_checkpoint"
+    module = types.ModuleType(module_name)
+    callback_class = type("ModelCheckpoint", (), {"__module__": module_name})
+    module.ModelCheckpoint = callback_class
+    for name in ("pytorch_lightning", "pytorch_lightning.callbacks"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, module_name, module)
+    callback = callback_class()
+    callback.best_model_path = "/train/last.ckpt"
+    path = tmp_path / "lightning.ckpt"
+    weights = {"model.diffusion_model.out.2.bias": torch.arange(4.0)}
+    torch.save({"state_dict": weights, "global_step": numpy.int64(470000), "callbacks": {callback_class: callback}}, path)
+    monkeypatch.delitem(sys.modules, module_name)
+    loaded = read_state_dict(path)
+    assert loaded.keys() == weights.keys() and torch.equal(loaded["model.diffusion_model.out.2.bias"], torch.arange(4.0))
+
+
 def test_plain_ckpt_loads_like_safetensors(tmp_path: Path, tiny_sd1_path: Path) -> None:
     ckpt = write_checkpoint(_components("sd1").original_state_dict, tmp_path / "tiny.ckpt")
     from_ckpt, from_safetensors = _load(ckpt), _load(tiny_sd1_path)
@@ -156,9 +204,12 @@ def test_plain_ckpt_loads_like_safetensors(tmp_path: Path, tiny_sd1_path: Path) 
 @pytest.mark.parametrize(
     ("tensors", "message"),
     [
-        ({"foo.bar": torch.zeros(2), "baz": torch.zeros(1)}, "unknown model"),
+        ({"foo.bar": torch.zeros(2), "baz": torch.zeros(1)}, "unsupported architecture: no Stable Diffusion UNet"),
         ({"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": torch.zeros(4, 8)}, "LoRA"),
-        ({"model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight": torch.zeros(3, 3)}, "unsupported architecture"),
+        (
+            {"model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight": torch.zeros(3, 3)},
+            "unsupported architecture: Stable Diffusion 3",
+        ),
         ({"model.diffusion_model.double_blocks.0.img_attn.qkv.weight": torch.zeros(3, 3)}, "unsupported architecture: Flux"),
         ({"string_to_param.*": torch.zeros(1, 768)}, "embedding"),
     ],
@@ -172,7 +223,7 @@ def test_foreign_files_are_rejected(tmp_path: Path, tensors: dict, message: str)
 def test_vae_file_passed_as_checkpoint_is_rejected(tmp_path: Path) -> None:
     vae = ldm_layout.vae_to_ldm(_components("sd1").vae.state_dict())
     path = write_checkpoint(vae, tmp_path / "vae.safetensors")
-    with pytest.raises(CheckpointError, match="a VAE"):
+    with pytest.raises(CheckpointError, match="not a Stable Diffusion checkpoint: this looks like a VAE"):
         _load(path)
 
 

@@ -42,7 +42,10 @@ def test_batch_uses_consecutive_seeds_and_makes_a_grid(app_context):
     assert len(processed.images) == 5  # grid first, then four images
     assert processed.index_of_first_image == 1
     single = generate(app_context, seed=501)
-    assert np.array_equal(pixels(processed.images[2]), pixels(single.images[0]))
+    # the same seed gives the same image in a batch as alone, up to batched-matmul rounding
+    difference = np.abs(pixels(processed.images[2]) - pixels(single.images[0]))
+    assert difference.max() <= 2, difference.max()
+    assert np.abs(pixels(processed.images[1]) - pixels(single.images[0])).mean() > 1
 
 
 def test_infotext_describes_the_image_and_is_saved_in_the_png(app_context):

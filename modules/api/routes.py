@@ -72,7 +72,7 @@ def create_api(context: AppContext) -> APIRouter:
         return [
             {
                 "title": info.title,
-                "model_name": info.model_name,
+                "model_name": info.api_model_name,
                 "hash": info.shorthash,
                 "sha256": info.sha256,
                 "filename": str(info.filename),

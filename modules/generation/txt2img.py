@@ -189,14 +189,18 @@ def _sample_batch(
         model=engine.schedule,
         noise_sampler=lambda sigma, sigma_next: rng.next().to(engine.device, torch.float32),
         callback=on_step,
-        eta=params.eta,
+        eta=_eta(params, options, sampler_name),
         s_noise=params.s_noise if params.s_noise is not None else float(options.s_noise),
-        **_eta_defaults(options, sampler_name, params.eta),
     )
 
 
-def _eta_defaults(options: Options, sampler_name: str, eta: float | None) -> dict[str, Any]:
-    return {} if eta is not None else {"eta": float(options.eta_ddim if sampler_name == "DDIM" else options.eta_ancestral)}
+def _eta(params: Txt2ImgParams, options: Options, sampler_name: str) -> float | None:
+    """The request's eta, else the setting A1111 uses for this sampler (None: the sampler has no eta)."""
+    if find_sampler(sampler_name).default_eta is None:
+        return None
+    if params.eta is not None:
+        return params.eta
+    return float(options.eta_ddim if sampler_name == "DDIM" else options.eta_ancestral)
 
 
 def _infotext(params, context, options, prompts, negatives, seeds, subseeds, index, clip_skip) -> str:

@@ -71,7 +71,7 @@ class DiffusionEngine:
         output = encoder(ids, output_hidden_states=True)
         if clip_skip > 1 and self.family == "sd1":
             hidden = output.hidden_states[-clip_skip]
-            hidden = encoder.text_model.final_layer_norm(hidden)
+            hidden = _final_layer_norm(encoder)(hidden)
         else:
             hidden = output.last_hidden_state
         return Conditioning(hidden.to(self.dtype))
@@ -135,3 +135,9 @@ class DiffusionEngine:
     @property
     def latent_channels(self) -> int:
         return int(self.checkpoint.unet.config.out_channels)
+
+
+def _final_layer_norm(encoder) -> torch.nn.Module:
+    """The text encoder's final LayerNorm (transformers 5 moved it off `text_model`)."""
+    inner = getattr(encoder, "text_model", encoder)
+    return inner.final_layer_norm

@@ -113,35 +113,35 @@ def normalize_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return renamed
 
 
-def _foreign_kind(keys: list[str]) -> str | None:
-    """Name what a file without a Stable Diffusion UNet looks like."""
+def _foreign_file_message(keys: list[str]) -> str:
+    """Explain what a file without a Stable Diffusion UNet looks like."""
     joined = "\n".join(keys[:5000])
+    not_checkpoint = "not a Stable Diffusion checkpoint: this looks like "
     if re.search(r"lora_(up|down|A|B)\b|lora_(te|unet)|\.lora\.|hada_w|lokr_w|\.alpha$", joined, re.M):
-        return "a LoRA/LyCORIS network (put it in models/Lora)"
+        return not_checkpoint + "a LoRA/LyCORIS network (put it in models/Lora)"
     if "string_to_param" in joined or "emb_params" in joined or set(keys) <= {"clip_l", "clip_g"}:
-        return "a textual inversion embedding (put it in embeddings/)"
+        return not_checkpoint + "a textual inversion embedding (put it in embeddings/)"
+    if "control_model." in joined or "controlnet_cond_embedding" in joined or "input_hint_block" in joined:
+        return not_checkpoint + "a ControlNet model (put it in models/ControlNet)"
+    vae_keys = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.", VAE_PREFIX, "vae.", "loss.", "model_ema.")
+    if keys and all(key.startswith(vae_keys) for key in keys):
+        return not_checkpoint + "a VAE, not a full checkpoint (put it in models/VAE)"
     if "joint_blocks." in joined:
         return "unsupported architecture: Stable Diffusion 3"
     if "double_blocks." in joined or "single_blocks." in joined:
         return "unsupported architecture: Flux"
-    if "control_model." in joined or "controlnet_cond_embedding" in joined or "input_hint_block" in joined:
-        return "a ControlNet model (put it in models/ControlNet)"
-    vae_keys = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.", VAE_PREFIX, "vae.")
-    if keys and all(key.startswith(vae_keys) or key.startswith(("loss.", "model_ema.")) for key in keys):
-        return "a VAE, not a full checkpoint (put it in models/VAE)"
     if any(key.startswith(("down_blocks.", "mid_block.")) for key in keys):
         return "unsupported architecture: a diffusers-format model (only single-file checkpoints in the A1111 layout load)"
-    return None
+    if any(key.startswith(UNET_PREFIX) for key in keys):
+        return "unsupported architecture: the diffusion model is not an SD1/SD2/SDXL UNet"
+    return "unsupported architecture: no Stable Diffusion UNet (model.diffusion_model.*) in the file"
 
 
 def detect_family(state_dict: Mapping[str, torch.Tensor]) -> str:
     """Return ``"sd1"``, ``"sd2"`` or ``"sdxl"`` for a (normalized) checkpoint, else raise CheckpointError."""
     keys = list(state_dict.keys())
     if UNET_PREFIX + "input_blocks.0.0.weight" not in state_dict:
-        foreign = _foreign_kind(keys)
-        if foreign is None and any(key.startswith(UNET_PREFIX) for key in keys):
-            foreign = "unsupported architecture: the diffusion model is not an SD1/SD2/SDXL UNet"
-        raise CheckpointError(f"not a Stable Diffusion checkpoint: this looks like {foreign or 'an unknown model'}")
+        raise CheckpointError(_foreign_file_message(keys))
     has_sdxl_clip = "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight" in state_dict
     has_big_g = "conditioner.embedders.1.model.token_embedding.weight" in state_dict
     if has_sdxl_clip and has_big_g:

@@ -126,6 +126,7 @@ class ModelManager:
                 return self.engine
             log.info("loading %s", info.title)
             try:
+                info.calculate_sha256(self.cache)
                 checkpoint = load_checkpoint(
                     info.filename,
                     device=self.policy.device,
@@ -135,7 +136,7 @@ class ModelManager:
                 )
             except CheckpointError:
                 raise
-            except (RuntimeError, ValueError, KeyError, OSError) as error:
+            except (RuntimeError, ValueError, KeyError, OSError, TypeError) as error:
                 raise CheckpointError(f"could not load {info.filename.name}: {error}") from error
             previous = self.engine
             self.engine = DiffusionEngine(checkpoint)

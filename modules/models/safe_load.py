@@ -121,32 +121,45 @@ def _load_pickle(path: Path, use_mmap: bool) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
 
 
+# Phrases of torch's restricted unpickler meaning "this pickle wants code or classes", as
+# opposed to "these bytes are not a valid pickle at all".
+REFUSAL_MARKERS = ("GLOBAL", "Unsupported global", "Trying to call reduce", "Can only build", "Can only create new object")
+
+
 def _read_pickle(path: Path) -> Any:
     try:
         try:
             return _load_pickle(path, use_mmap=True)
         except RuntimeError as error:
             # Files written by torch < 1.6 are not zip archives and cannot be memory-mapped.
-            if "mmap" not in str(error) and "zip" not in str(error):
+            if "mmap" not in str(error):
                 raise
             return _load_pickle(path, use_mmap=False)
     except pickle.UnpicklingError as error:
-        reason = _first_specific_reason(str(error))
-        raise CheckpointError(f"{path}: loading refused: the pickle needs {reason}; convert it to .safetensors") from error
-    except (EOFError, RuntimeError, ValueError, OSError, struct.error) as error:
-        raise CheckpointError(f"{path}: file is corrupt or truncated: {error}") from error
+        message = str(error)
+        if any(marker in message for marker in REFUSAL_MARKERS):
+            reason = _refusal_reason(message)
+            raise CheckpointError(f"{path}: loading refused: the pickle needs {reason}; convert it to .safetensors") from error
+        raise CheckpointError(f"{path}: file is corrupt or truncated (not a valid checkpoint: {_detail(message)})") from error
+    except Exception as error:  # damaged archives and pickles surface as many exception types
+        raise CheckpointError(f"{path}: file is corrupt or truncated ({type(error).__name__}: {_detail(str(error))})") from error
 
 
-def _first_specific_reason(message: str) -> str:
-    """Pick the part of torch's long weights_only message that names what was refused."""
+def _detail(message: str) -> str:
+    """The most specific single line of a (possibly long, multi-line) torch error message."""
+    marker = "WeightsUnpickler error:"
+    if marker in message:
+        message = message.split(marker, 1)[1]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[0] if lines else "no details"
+
+
+def _refusal_reason(message: str) -> str:
+    """Name what torch's restricted unpickler refused."""
     named = re.search(r"GLOBAL ([\w.]+)", message)
     if named:
         return f"the global {named.group(1)} (not an allowed data type)"
-    for line in message.splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("WeightsUnpickler error:", "Unsupported global", "Trying to")):
-            return stripped.removeprefix("WeightsUnpickler error:").strip()
-    return message.splitlines()[0].strip()
+    return _detail(message)
 
 
 def _unwrap(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
