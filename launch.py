@@ -36,7 +36,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 # Both are standard-library only, so --help works before the venv exists.
-from modules.app import flags, paths
+from modules.app import flags, paths  # noqa: E402
 
 MINIMUM_PYTHON = (3, 11)
 REQUIREMENTS_FILE = REPO_ROOT / "requirements.txt"
@@ -216,9 +216,7 @@ def _pip_install(python: str, environ: Mapping[str, str]) -> list[str]:
     return command
 
 
-def torch_install_command(
-    python: str, requirements_file: Path, environ: Mapping[str, str]
-) -> list[str]:
+def torch_install_command(python: str, requirements_file: Path, environ: Mapping[str, str]) -> list[str]:
     """Return the command that installs torch.
 
     TORCH_COMMAND replaces it (A1111 name); like A1111's, it may start with
@@ -239,9 +237,7 @@ def torch_install_command(
     ]
 
 
-def requirements_install_command(
-    python: str, files: Sequence[Path], environ: Mapping[str, str]
-) -> list[str]:
+def requirements_install_command(python: str, files: Sequence[Path], environ: Mapping[str, str]) -> list[str]:
     """Return one pip command installing every requirement file together."""
     command = _pip_install(python, environ)
     for path in files:
@@ -255,7 +251,7 @@ def run_install(command: Sequence[str], what: str) -> None:
     try:
         code = subprocess.call(list(command), cwd=REPO_ROOT)
     except OSError as error:
-        raise LaunchError(f"could not run the command installing {what}: {error}")
+        raise LaunchError(f"could not run the command installing {what}: {error}") from error
     if code != 0:
         raise LaunchError(
             f"installing {what} failed (pip exit code {code}). Check the "
@@ -291,11 +287,7 @@ def install_requirements(
     source = os.environ if environ is None else environ
     runtime_file = Path(files[0])
     files_current = requirements_up_to_date(venv_dir, files)
-    torch_needed = (
-        reinstall_torch
-        or not requirements_up_to_date(venv_dir, [runtime_file])
-        or not module_installed("torch")
-    )
+    torch_needed = reinstall_torch or not requirements_up_to_date(venv_dir, [runtime_file]) or not module_installed("torch")
     if files_current and not torch_needed:
         return False
     if torch_needed:
@@ -310,9 +302,7 @@ def install_requirements(
 # --- device check ------------------------------------------------------------
 
 
-def device_notice(
-    namespace: argparse.Namespace, cuda_available: bool, mps_available: bool = False
-) -> str | None:
+def device_notice(namespace: argparse.Namespace, cuda_available: bool, mps_available: bool = False) -> str | None:
     """Return the notice to print when no GPU will be used, else None."""
     if namespace.skip_torch_cuda_test or flags.uses_cpu_for(namespace, "all"):
         return None
@@ -366,9 +356,7 @@ def start_webui(namespace: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, enter the venv (creating it), install, then serve or test."""
     command_line = list(sys.argv[1:] if argv is None else argv)
-    namespace = flags.parse_flags(
-        flags.commandline_args_from_environment() + command_line
-    )
+    namespace = flags.parse_flags(flags.commandline_args_from_environment() + command_line)
     if sys.version_info < MINIMUM_PYTHON:
         wanted = ".".join(map(str, MINIMUM_PYTHON))
         print(f"launch.py: error: Python {wanted} or newer is needed.", file=sys.stderr)

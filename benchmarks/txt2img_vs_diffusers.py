@@ -64,24 +64,46 @@ def full_size_checkpoint(family: str, device: torch.device, dtype: torch.dtype) 
     for module in [unet, vae, *encoders]:
         module.eval().requires_grad_(False)
     return LoadedCheckpoint(
-        path=Path(f"random-{family}"), family=family, prediction_type="epsilon", unet=unet, vae=vae,
-        vae_scaling_factor=0.13025 if family == "sdxl" else 0.18215, text_encoders=encoders, tokenizers=tokenizers,
-        alphas_cumprod=scaled_linear_alphas_cumprod(), unet_in_channels=4, dtype=dtype, device=device,
+        path=Path(f"random-{family}"),
+        family=family,
+        prediction_type="epsilon",
+        unet=unet,
+        vae=vae,
+        vae_scaling_factor=0.13025 if family == "sdxl" else 0.18215,
+        text_encoders=encoders,
+        tokenizers=tokenizers,
+        alphas_cumprod=scaled_linear_alphas_cumprod(),
+        unet_in_channels=4,
+        dtype=dtype,
+        device=device,
     )
 
 
 def diffusers_pipeline(checkpoint: LoadedCheckpoint):
     from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    scheduler = EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="leading", steps_offset=1)
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="leading", steps_offset=1
+    )
     if checkpoint.family == "sdxl":
         return StableDiffusionXLPipeline(
-            vae=checkpoint.vae, text_encoder=checkpoint.text_encoders[0], text_encoder_2=checkpoint.text_encoders[1],
-            tokenizer=checkpoint.tokenizers[0], tokenizer_2=checkpoint.tokenizers[1], unet=checkpoint.unet, scheduler=scheduler,
+            vae=checkpoint.vae,
+            text_encoder=checkpoint.text_encoders[0],
+            text_encoder_2=checkpoint.text_encoders[1],
+            tokenizer=checkpoint.tokenizers[0],
+            tokenizer_2=checkpoint.tokenizers[1],
+            unet=checkpoint.unet,
+            scheduler=scheduler,
         )
     return StableDiffusionPipeline(
-        vae=checkpoint.vae, text_encoder=checkpoint.text_encoders[0], tokenizer=checkpoint.tokenizers[0], unet=checkpoint.unet,
-        scheduler=scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        vae=checkpoint.vae,
+        text_encoder=checkpoint.text_encoders[0],
+        tokenizer=checkpoint.tokenizers[0],
+        unet=checkpoint.unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
 
 
@@ -90,20 +112,25 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(function, runs: int, device: torch.device) -> tuple[float, float]:
-    """Best wall time of `runs` calls after one warm-up, and peak CUDA memory in GiB (0 on CPU)."""
-    function()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    best = float("inf")
-    for _ in range(runs):
-        synchronize(device)
-        began = time.perf_counter()
+def measure(functions: dict[str, object], runs: int, device: torch.device) -> dict[str, tuple[float, float]]:
+    """Best wall time of `runs` calls of each function, interleaved so that both see the same machine
+    state, after one warm-up each; plus peak CUDA memory in GiB (0 on CPU)."""
+    best = {name: float("inf") for name in functions}
+    peak = dict.fromkeys(functions, 0.0)
+    for function in functions.values():
         function()
-        synchronize(device)
-        best = min(best, time.perf_counter() - began)
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
-    return best, peak
+    for _ in range(runs):
+        for name, function in functions.items():
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            synchronize(device)
+            began = time.perf_counter()
+            function()
+            synchronize(device)
+            best[name] = min(best[name], time.perf_counter() - began)
+            if device.type == "cuda":
+                peak[name] = max(peak[name], torch.cuda.max_memory_allocated() / 2**30)
+    return {name: (best[name], peak[name]) for name in functions}
 
 
 def main() -> None:
@@ -122,8 +149,17 @@ def main() -> None:
     options = Options()
     options.set("samples_save", False)
     context = GenerationContext(engine=engine, options=options, outputs_root=Path(tempfile.mkdtemp()), model_name="bench", model_hash=None)
-    params = Txt2ImgParams(prompt="a photo of a cat", negative_prompt="", steps=args.steps, sampler_name="Euler a",
-                           cfg_scale=7.0, width=args.size, height=args.size, seed=1, do_not_save_samples=True)
+    params = Txt2ImgParams(
+        prompt="a photo of a cat",
+        negative_prompt="",
+        steps=args.steps,
+        sampler_name="Euler a",
+        cfg_scale=7.0,
+        width=args.size,
+        height=args.size,
+        seed=1,
+        do_not_save_samples=True,
+    )
     pipeline = diffusers_pipeline(checkpoint)
     pipeline.set_progress_bar_config(disable=True)
 
@@ -132,20 +168,32 @@ def main() -> None:
 
     def theirs() -> None:
         generator = torch.Generator(device).manual_seed(1)
-        pipeline(prompt="a photo of a cat", negative_prompt="", num_inference_steps=args.steps, guidance_scale=7.0,
-                 width=args.size, height=args.size, generator=generator, output_type="pil")
+        pipeline(
+            prompt="a photo of a cat",
+            negative_prompt="",
+            num_inference_steps=args.steps,
+            guidance_scale=7.0,
+            width=args.size,
+            height=args.size,
+            generator=generator,
+            output_type="pil",
+        )
 
     with torch.inference_mode():
-        ours_time, ours_peak = measure(ours, args.runs, device)
-        theirs_time, theirs_peak = measure(theirs, args.runs, device)
+        timings = measure({"ours": ours, "diffusers": theirs}, args.runs, device)
+    (ours_time, ours_peak), (theirs_time, theirs_peak) = timings["ours"], timings["diffusers"]
     result = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()} {torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or 'cpu'}, torch {torch.__version__}",
         "model": args.full_size or "tiny-sd1",
-        "size": args.size, "steps": args.steps, "sampler": "Euler a",
-        "ours_it_s": args.steps / ours_time, "diffusers_it_s": args.steps / theirs_time,
+        "size": args.size,
+        "steps": args.steps,
+        "sampler": "Euler a",
+        "ours_it_s": args.steps / ours_time,
+        "diffusers_it_s": args.steps / theirs_time,
         "ratio": theirs_time / ours_time,
-        "ours_peak_gib": ours_peak, "diffusers_peak_gib": theirs_peak,
+        "ours_peak_gib": ours_peak,
+        "diffusers_peak_gib": theirs_peak,
         "command": " ".join(sys.argv),
     }
     print(json.dumps(result, indent=2))

@@ -5,7 +5,7 @@ import hashlib
 import io
 import json
 import os
-import shutil
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,7 +23,16 @@ def client(app_context, api_app):
 def test_txt2img_returns_png_images_with_infotext(client):
     response = client.post(
         "/sdapi/v1/txt2img",
-        json={"prompt": "a cat", "negative_prompt": "dog", "steps": 2, "width": 64, "height": 64, "seed": 42, "sampler_name": "Euler a", "batch_size": 2},
+        json={
+            "prompt": "a cat",
+            "negative_prompt": "dog",
+            "steps": 2,
+            "width": 64,
+            "height": 64,
+            "seed": 42,
+            "sampler_name": "Euler a",
+            "batch_size": 2,
+        },
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -62,7 +71,7 @@ def test_sd_models_lists_titles_with_short_hash(client, app_context):
     assert entry["model_name"] == "tiny-sd1"
     assert len(entry["hash"]) == 10
     assert entry["sha256"].startswith(entry["hash"])
-    assert entry["sha256"] == hashlib.sha256(open(entry["filename"], "rb").read()).hexdigest()
+    assert entry["sha256"] == hashlib.sha256(Path(entry["filename"]).read_bytes()).hexdigest()
 
 
 def test_samplers_and_schedulers_lists(client):

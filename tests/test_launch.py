@@ -15,8 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import launch
-from modules.app import flags, paths
+import launch  # noqa: E402
+from modules.app import flags, paths  # noqa: E402
 
 # Every flag the brief names; written out so a flag dropped from the parser
 # makes the test fail.
@@ -149,9 +149,7 @@ def test_ports_and_listen():
 
 
 def test_values_and_choices():
-    namespace = flags.parse_flags(
-        ["--use-cpu", "All", "--precision", "full", "--timeout-keep-alive", "5"]
-    )
+    namespace = flags.parse_flags(["--use-cpu", "All", "--precision", "full", "--timeout-keep-alive", "5"])
     assert namespace.use_cpu == ["all"]
     assert flags.uses_cpu_for(namespace, "sd")
     assert not flags.uses_cpu_for(flags.parse_flags(["--use-cpu", "vae"]), "sd")
@@ -180,9 +178,7 @@ def test_explicit_argv_ignores_environment(monkeypatch):
 
 def test_split_run_tests_argv():
     assert flags.split_run_tests_argv(["--listen"]) == (["--listen"], None)
-    assert flags.split_run_tests_argv(
-        ["--listen", "--run-tests", "-k", "infotext", "-x"]
-    ) == (["--listen"], ["-k", "infotext", "-x"])
+    assert flags.split_run_tests_argv(["--listen", "--run-tests", "-k", "infotext", "-x"]) == (["--listen"], ["-k", "infotext", "-x"])
     assert flags.split_run_tests_argv(["--run-tests"]) == ([], [])
     # Only the first --run-tests splits; the rest belongs to pytest.
     assert flags.split_run_tests_argv(["--run-tests", "--run-tests"]) == (
@@ -201,9 +197,7 @@ def test_pytest_arguments_are_not_parsed_as_app_flags():
 
 def test_compatibility_notices():
     assert flags.compatibility_notices(flags.parse_flags([])) == []
-    notices = flags.compatibility_notices(
-        flags.parse_flags(["--disable-safe-unpickle", "--medvram-sdxl"])
-    )
+    notices = flags.compatibility_notices(flags.parse_flags(["--disable-safe-unpickle", "--medvram-sdxl"]))
     assert any("unpickl" in line and "never" in line for line in notices)
     assert any("--medvram-sdxl" in line for line in notices)
 
@@ -264,9 +258,7 @@ def test_paths_overrides(tmp_path):
 
 
 def test_ensure_user_dirs(tmp_path):
-    namespace = flags.parse_flags(
-        ["--data-dir", str(tmp_path), "--ckpt-dir", str(tmp_path / "elsewhere")]
-    )
+    namespace = flags.parse_flags(["--data-dir", str(tmp_path), "--ckpt-dir", str(tmp_path / "elsewhere")])
     built = paths.build_paths(namespace)
     paths.ensure_user_dirs(built)
     for folder in [
@@ -324,9 +316,7 @@ def test_install_skips_pip_when_stamp_matches(tmp_path):
     ran = launch.install_requirements(venv_dir, [runtime], python=no_python, environ={})
     assert ran is False
     with pytest.raises(launch.LaunchError):
-        launch.install_requirements(
-            venv_dir, [runtime], python=no_python, environ={}, reinstall_torch=True
-        )
+        launch.install_requirements(venv_dir, [runtime], python=no_python, environ={}, reinstall_torch=True)
 
 
 def test_failed_install_raises_a_clear_error():
@@ -347,9 +337,7 @@ def test_torch_command_is_pinned_from_requirements(tmp_path):
     assert command[-1] == "torch==2.13.0"
     assert "--index-url" not in command
 
-    with_index = launch.torch_install_command(
-        "py", requirements, {"INDEX_URL": "https://mirror.example/simple"}
-    )
+    with_index = launch.torch_install_command("py", requirements, {"INDEX_URL": "https://mirror.example/simple"})
     position = with_index.index("--index-url")
     assert with_index[position + 1] == "https://mirror.example/simple"
 
@@ -357,12 +345,8 @@ def test_torch_command_is_pinned_from_requirements(tmp_path):
 def test_torch_command_environment_override(tmp_path):
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("torch==2.13.0\n")
-    custom = (
-        "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
-    )
-    command = launch.torch_install_command(
-        "py", requirements, {"TORCH_COMMAND": custom}
-    )
+    custom = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+    command = launch.torch_install_command("py", requirements, {"TORCH_COMMAND": custom})
     assert command == [
         "py",
         "-m",

@@ -20,7 +20,9 @@ def make_context(path, tmp_path_factory) -> GenerationContext:
     engine = DiffusionEngine(load_checkpoint(path, device=torch.device("cpu"), dtype=torch.float32))
     options = Options()
     options.set("samples_save", False)
-    return GenerationContext(engine=engine, options=options, outputs_root=tmp_path_factory.mktemp("out"), model_name=path.stem, model_hash=None)
+    return GenerationContext(
+        engine=engine, options=options, outputs_root=tmp_path_factory.mktemp("out"), model_name=path.stem, model_hash=None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,9 @@ def sdxl_context(tiny_sdxl_path, tmp_path_factory):
 
 
 def run(context, sampler, scheduler, steps=2, seed=3):
-    params = Txt2ImgParams(prompt="a red cube", negative_prompt="blur", steps=steps, sampler_name=sampler,
-                           scheduler=scheduler, width=64, height=64, seed=seed)
+    params = Txt2ImgParams(
+        prompt="a red cube", negative_prompt="blur", steps=steps, sampler_name=sampler, scheduler=scheduler, width=64, height=64, seed=seed
+    )
     return txt2img(params, context, Job(id="test"))
 
 

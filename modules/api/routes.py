@@ -4,7 +4,6 @@ progress, interrupt, skip). Request and response fields use A1111's names."""
 from __future__ import annotations
 
 import base64
-import io
 import logging
 from typing import Any
 
@@ -96,7 +95,10 @@ def create_api(context: AppContext) -> APIRouter:
 
     @router.get("/sdapi/v1/schedulers")
     def schedulers() -> list[dict[str, Any]]:
-        return [{"name": key, "label": info.label, "aliases": None, "default_rho": -1, "need_inner_model": False} for key, info in SCHEDULES.items()]
+        return [
+            {"name": key, "label": info.label, "aliases": None, "default_rho": -1, "need_inner_model": False}
+            for key, info in SCHEDULES.items()
+        ]
 
     @router.get("/sdapi/v1/options")
     def get_options() -> dict[str, Any]:

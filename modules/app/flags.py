@@ -63,8 +63,7 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--listen",
         action="store_true",
-        help=f"launch gradio with {ALL_INTERFACES} as server name, allowing to "
-        "respond to network requests",
+        help=f"launch gradio with {ALL_INTERFACES} as server name, allowing to respond to network requests",
     )
     group.add_argument(
         "--server-name",
@@ -75,8 +74,7 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--api",
         action="store_true",
-        help="use api=True to launch the API together with the webui "
-        "(use --nowebui instead for only the API)",
+        help="use api=True to launch the API together with the webui (use --nowebui instead for only the API)",
     )
     group.add_argument(
         "--nowebui",
@@ -87,8 +85,7 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
         "--api-auth",
         type=str,
         default=None,
-        help='set authentication for API like "username:password"; or '
-        'comma-delimit multiple like "u1:p1,u2:p2,u3:p3"',
+        help='set authentication for API like "username:password"; or comma-delimit multiple like "u1:p1,u2:p2,u3:p3"',
     )
     group.add_argument(
         "--api-log",
@@ -99,8 +96,7 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
         "--gradio-auth",
         type=str,
         default=None,
-        help='set gradio authentication like "username:password"; or '
-        'comma-delimit multiple like "u1:p1,u2:p2,u3:p3"',
+        help='set gradio authentication like "username:password"; or comma-delimit multiple like "u1:p1,u2:p2,u3:p3"',
     )
     group.add_argument(
         "--timeout-keep-alive",
@@ -172,8 +168,7 @@ def _add_path_flags(parser: argparse.ArgumentParser) -> None:
         "--vae-path",
         type=str,
         default=None,
-        help="checkpoint to use as VAE; setting this argument disables all "
-        "settings related to VAE",
+        help="checkpoint to use as VAE; setting this argument disables all settings related to VAE",
     )
     group.add_argument(
         "--lora-dir",
@@ -226,8 +221,7 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
         "--device-id",
         type=str,
         default=None,
-        help="select the default CUDA device to use (export "
-        "CUDA_VISIBLE_DEVICES=0,1,etc might be needed before)",
+        help="select the default CUDA device to use (export CUDA_VISIBLE_DEVICES=0,1,etc might be needed before)",
     )
     group.add_argument(
         "--no-half",
@@ -253,20 +247,17 @@ def _add_device_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--opt-sdp-attention",
         action="store_true",
-        help="prefer scaled dot product cross-attention layer optimization for "
-        "automatic choice of optimization; requires PyTorch 2.*",
+        help="prefer scaled dot product cross-attention layer optimization for automatic choice of optimization; requires PyTorch 2.*",
     )
     group.add_argument(
         "--lowvram",
         action="store_true",
-        help="enable stable diffusion model optimizations for sacrificing a lot "
-        "of speed for very low VRAM usage",
+        help="enable stable diffusion model optimizations for sacrificing a lot of speed for very low VRAM usage",
     )
     group.add_argument(
         "--medvram",
         action="store_true",
-        help="enable stable diffusion model optimizations for sacrificing a "
-        "little speed for low VRAM usage",
+        help="enable stable diffusion model optimizations for sacrificing a little speed for low VRAM usage",
     )
     group.add_argument(
         "--disable-safe-unpickle",
@@ -295,8 +286,7 @@ def _add_ui_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--demo-model",
         action="store_true",
-        help="build a tiny random-weight checkpoint at start so every screen "
-        "works without downloading a model (its images are noise)",
+        help="build a tiny random-weight checkpoint at start so every screen works without downloading a model (its images are noise)",
     )
 
 
@@ -320,14 +310,12 @@ def _add_launcher_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--reinstall-torch",
         action="store_true",
-        help="launch.py argument: install the appropriate version of torch even "
-        "if you have some version already installed",
+        help="launch.py argument: install the appropriate version of torch even if you have some version already installed",
     )
     group.add_argument(
         "--reinstall-xformers",
         action="store_true",
-        help="launch.py argument: install the appropriate version of xformers "
-        "even if you have some version already installed",
+        help="launch.py argument: install the appropriate version of xformers even if you have some version already installed",
     )
     group.add_argument(
         RUN_TESTS_FLAG,
@@ -423,14 +411,9 @@ def compatibility_notices(namespace: argparse.Namespace) -> list[str]:
     """Return one line per accepted flag that does not do what A1111 does."""
     notices = []
     if namespace.disable_safe_unpickle:
-        notices.append(
-            "--disable-safe-unpickle is ignored: unsafe unpickling is never "
-            "done; checkpoints are always loaded in safe mode."
-        )
+        notices.append("--disable-safe-unpickle is ignored: unsafe unpickling is never done; checkpoints are always loaded in safe mode.")
     if namespace.reinstall_xformers:
-        notices.append(
-            "--reinstall-xformers is ignored: launch.py does not install xformers."
-        )
+        notices.append("--reinstall-xformers is ignored: launch.py does not install xformers.")
     for flag in NO_EFFECT_FLAGS:
         if getattr(namespace, flag.lstrip("-").replace("-", "_")):
             notices.append(f"{flag} is accepted for compatibility and has no effect.")

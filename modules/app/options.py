@@ -77,7 +77,9 @@ def default_options() -> dict[str, OptionInfo]:
         "sd_model_checkpoint": OptionInfo("", "Stable Diffusion checkpoint", SECTION_SD),
         "sd_vae": OptionInfo("Automatic", "SD VAE", SECTION_SD),
         "sd_prediction_type": OptionInfo(
-            "Automatic", "Prediction type for SD2 checkpoints without a .yaml", SECTION_SD,
+            "Automatic",
+            "Prediction type for SD2 checkpoints without a .yaml",
+            SECTION_SD,
             ["Automatic", "epsilon", "v_prediction"],
         ),
         "CLIP_stop_at_last_layers": OptionInfo(1, "Clip skip", SECTION_SD, minimum=1, maximum=12, step=1),
@@ -86,7 +88,9 @@ def default_options() -> dict[str, OptionInfo]:
         "eta_ancestral": OptionInfo(1.0, "Eta for k-diffusion samplers", SECTION_SAMPLER, minimum=0, maximum=1, step=0.01),
         "eta_ddim": OptionInfo(0.0, "Eta for DDIM", SECTION_SAMPLER, minimum=0, maximum=1, step=0.01),
         "s_noise": OptionInfo(1.0, "sigma noise", SECTION_SAMPLER, minimum=0, maximum=1.1, step=0.01),
-        "show_progress_every_n_steps": OptionInfo(10, "Live preview display period (steps; 0 disables)", SECTION_UI, minimum=-1, maximum=32, step=1),
+        "show_progress_every_n_steps": OptionInfo(
+            10, "Live preview display period (steps; 0 disables)", SECTION_UI, minimum=-1, maximum=32, step=1
+        ),
         "live_previews_enable": OptionInfo(True, "Show live previews of the created image", SECTION_UI),
         "quicksettings_list": OptionInfo(["sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers"], "Quicksettings list", SECTION_UI),
     }

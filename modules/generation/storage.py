@@ -50,7 +50,9 @@ class OutputWriter:
             job_timestamp=self.job_timestamp,
         )
 
-    def save_sample(self, image: Image.Image, infotext: str, params: Txt2ImgParams, seed: int, prompt: str, index: int, generation: GenerationContext) -> Path:
+    def save_sample(
+        self, image: Image.Image, infotext: str, params: Txt2ImgParams, seed: int, prompt: str, index: int, generation: GenerationContext
+    ) -> Path:
         """Save one generated image with its infotext; returns the file written."""
         context = self._context(params, seed, prompt, index, generation)
         folder = self._folder(f"outdir_{self.kind}_samples", "outdir_samples")

@@ -93,8 +93,17 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
         batch = slice(start, start + params.batch_size)
         try:
             latents = _sample_batch(
-                params, context, options, job, sampler_info.name, clip_skip,
-                all_prompts[batch], all_negative_prompts[batch], all_seeds[batch], all_subseeds[batch], cache,
+                params,
+                context,
+                options,
+                job,
+                sampler_info.name,
+                clip_skip,
+                all_prompts[batch],
+                all_negative_prompts[batch],
+                all_seeds[batch],
+                all_subseeds[batch],
+                cache,
             )
         except Interrupted:
             interrupted = True
@@ -171,8 +180,13 @@ def _sample_batch(
     noise = rng.first().to(engine.device, torch.float32)
     sigmas = get_sigmas(params.scheduler, params.steps, engine.schedule, sampler_name).to(engine.device)
     denoiser = CFGDenoiser(
-        engine.denoise, cond, uncond, params.cfg_scale,
-        total_steps=params.steps, hooks=context.hooks, check=job.check,
+        engine.denoise,
+        cond,
+        uncond,
+        params.cfg_scale,
+        total_steps=params.steps,
+        hooks=context.hooks,
+        check=job.check,
     )
 
     def on_step(state: dict[str, Any]) -> None:
@@ -205,10 +219,15 @@ def _eta(params: Txt2ImgParams, options: Options, sampler_name: str) -> float | 
 
 def _infotext(params, context, options, prompts, negatives, seeds, subseeds, index, clip_skip) -> str:
     values = generation_parameters(
-        params, options,
-        seed=seeds[index], subseed=subseeds[index], clip_skip=clip_skip,
-        model_name=context.model_name, model_hash=context.model_hash,
-        vae_name=context.vae_name, version=context.version,
+        params,
+        options,
+        seed=seeds[index],
+        subseed=subseeds[index],
+        clip_skip=clip_skip,
+        model_name=context.model_name,
+        model_hash=context.model_hash,
+        vae_name=context.vae_name,
+        version=context.version,
     )
     from modules.imaging.infotext import create_infotext
 

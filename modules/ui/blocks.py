@@ -57,14 +57,20 @@ def build_ui(context: AppContext) -> gr.Blocks:
         with gr.Tab("txt2img", elem_id="tab_txt2img"):
             with gr.Row():
                 with gr.Column(scale=4):
-                    prompt = gr.Textbox(label="Prompt", lines=3, elem_id="txt2img_prompt", placeholder="Prompt (press Ctrl+Enter to generate)")
+                    prompt = gr.Textbox(
+                        label="Prompt", lines=3, elem_id="txt2img_prompt", placeholder="Prompt (press Ctrl+Enter to generate)"
+                    )
                     negative = gr.Textbox(label="Negative prompt", lines=2, elem_id="txt2img_neg_prompt")
                 generate = gr.Button("Generate", variant="primary", elem_id="txt2img_generate", scale=1)
             with gr.Row():
                 with gr.Column():
                     with gr.Row():
-                        sampler = gr.Dropdown(label="Sampling method", choices=list(SAMPLERS), value=defaults.sampler_name, elem_id="txt2img_sampling")
-                        scheduler = gr.Dropdown(label="Schedule type", choices=list(SCHEDULES), value=defaults.scheduler, elem_id="txt2img_scheduler")
+                        sampler = gr.Dropdown(
+                            label="Sampling method", choices=list(SAMPLERS), value=defaults.sampler_name, elem_id="txt2img_sampling"
+                        )
+                        scheduler = gr.Dropdown(
+                            label="Schedule type", choices=list(SCHEDULES), value=defaults.scheduler, elem_id="txt2img_scheduler"
+                        )
                     steps = gr.Slider(1, 150, value=defaults.steps, step=1, label="Sampling steps", elem_id="txt2img_steps")
                     with gr.Row():
                         width = gr.Slider(64, 2048, value=defaults.width, step=8, label="Width", elem_id="txt2img_width")
@@ -76,16 +82,46 @@ def build_ui(context: AppContext) -> gr.Blocks:
                     with gr.Row():
                         seed = gr.Number(label="Seed", value=-1, precision=0, elem_id="txt2img_seed")
                         subseed = gr.Number(label="Variation seed", value=-1, precision=0, elem_id="txt2img_subseed")
-                        subseed_strength = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Variation strength", elem_id="txt2img_subseed_strength")
+                        subseed_strength = gr.Slider(
+                            0.0, 1.0, value=0.0, step=0.01, label="Variation strength", elem_id="txt2img_subseed_strength"
+                        )
                 with gr.Column():
                     gallery = gr.Gallery(label="Output", format="png", columns=2, elem_id="txt2img_gallery", type="pil")
                     infotext = gr.Textbox(label="Generation parameters", lines=4, interactive=False, elem_id="txt2img_infotext")
                     info_html = gr.HTML(elem_id="txt2img_html_info")
 
-        inputs = [prompt, negative, sampler, scheduler, steps, width, height, batch_count, batch_size, cfg_scale, seed, subseed, subseed_strength]
+        inputs = [
+            prompt,
+            negative,
+            sampler,
+            scheduler,
+            steps,
+            width,
+            height,
+            batch_count,
+            batch_size,
+            cfg_scale,
+            seed,
+            subseed,
+            subseed_strength,
+        ]
 
         def on_generate(*values: Any) -> tuple[Any, str, str]:
-            names = ["prompt", "negative_prompt", "sampler_name", "scheduler", "steps", "width", "height", "n_iter", "batch_size", "cfg_scale", "seed", "subseed", "subseed_strength"]
+            names = [
+                "prompt",
+                "negative_prompt",
+                "sampler_name",
+                "scheduler",
+                "steps",
+                "width",
+                "height",
+                "n_iter",
+                "batch_size",
+                "cfg_scale",
+                "seed",
+                "subseed",
+                "subseed_strength",
+            ]
             try:
                 params = Txt2ImgParams.from_request(dict(zip(names, values, strict=True)))
                 processed = context.run_txt2img(params)
