@@ -26,6 +26,7 @@ import hashlib
 import importlib.util
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -333,6 +334,25 @@ def check_torch_device(namespace: argparse.Namespace) -> None:
 # --- the two things launch.py does ---------------------------------------
 
 
+BROWSER_NAMES = ("chromium", "chromium-browser")
+
+
+def ensure_test_browser() -> None:
+    """Install Debian's chromium for the browser tests when it is missing and apt-get can run."""
+    if any(shutil.which(name) for name in BROWSER_NAMES):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        print("Chromium is not installed and cannot be installed here (needs apt-get as root): browser tests will be skipped.")
+        return
+    print("Installing chromium for the browser tests (apt-get)...", flush=True)
+    environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "chromium"]):
+        if subprocess.call(command, env=environment, stdout=subprocess.DEVNULL) != 0:
+            print(f"'{shlex.join(command)}' failed: browser tests will be skipped.")
+            return
+
+
 def run_tests(pytest_args: Sequence[str]) -> int:
     """Run pytest in the repository root; return its exit code."""
     command = [sys.executable, "-m", "pytest", *pytest_args]
@@ -380,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not namespace.run_tests:
                 check_torch_device(namespace)
         if namespace.run_tests:
+            if not namespace.skip_install:
+                ensure_test_browser()
             return run_tests(namespace.pytest_args)
         return start_webui(namespace)
     except LaunchError as error:

@@ -67,3 +67,17 @@ def api_app(app_flags, app_context):
 
     app, _ = create_app(app_flags, app_context)
     return app
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """A launched server (`launch.py --demo-model --api`) shared by the HTTP and browser tests."""
+    from tests.server_process import ServerProcess
+
+    server = ServerProcess(tmp_path_factory.mktemp("server-data"))
+    try:
+        server.wait_ready()
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    yield server.base, server.data_dir
+    server.stop()

@@ -15,6 +15,7 @@ import gradio as gr
 from modules.app.context import AppContext
 from modules.app.options import OptionError
 from modules.generation.params import ParameterError, Txt2ImgParams
+from modules.models.download import STABLE_DIFFUSION_15, DownloadError, download, network_available
 from modules.models.safe_load import CheckpointError
 from modules.sampling.samplers import SAMPLERS
 from modules.sampling.schedules import SCHEDULES
@@ -52,7 +53,16 @@ def build_ui(context: AppContext) -> gr.Blocks:
                 scale=4,
             )
             refresh = gr.Button("🔄", elem_id="refresh_sd_model_checkpoint", scale=0, min_width=40)
+            vae = gr.Dropdown(
+                label="SD VAE",
+                choices=context.models.vae_choices(),
+                value=context.options.sd_vae,
+                elem_id="setting_sd_vae",
+                scale=2,
+            )
         status = gr.HTML(_status_html(context), elem_id="model_status")
+        offer_download = not context.models.checkpoints and network_available()
+        download_button = gr.Button(f"Download {STABLE_DIFFUSION_15.title}", visible=offer_download, elem_id="download_sd15")
 
         with gr.Tab("txt2img", elem_id="tab_txt2img"):
             with gr.Row():
@@ -141,6 +151,9 @@ def build_ui(context: AppContext) -> gr.Blocks:
             current = context.models.info.title if context.models.info else None
             return gr.update(choices=context.models.titles(), value=current), _status_html(context)
 
+        def on_refresh_vae() -> Any:
+            return gr.update(choices=context.models.vae_choices())
+
         def on_checkpoint(title: str) -> tuple[Any, str]:
             if not title:
                 return gr.update(), _status_html(context)
@@ -152,6 +165,33 @@ def build_ui(context: AppContext) -> gr.Blocks:
             current = context.models.info.title if context.models.info else None
             return gr.update(value=current), _status_html(context)
 
+        def on_vae(name: str) -> str:
+            try:
+                context.options.set("sd_vae", name)
+                context.options.save()
+                if context.models.info is not None:
+                    context.jobs.run(lambda job: context.ensure_model(), name="switch VAE")
+                context.load_error = None
+            except (OptionError, CheckpointError) as error:
+                context.load_error = f"Could not use VAE {name}: {error}"
+            return _status_html(context)
+
+        def on_download(progress: gr.Progress = gr.Progress()) -> tuple[Any, str, Any]:  # noqa: B008 - Gradio's API
+            def report(done: int, total: int | None) -> None:
+                if total:
+                    progress(done / total, desc=f"{done / 2**30:.2f} of {total / 2**30:.2f} GiB")
+
+            try:
+                path = download(STABLE_DIFFUSION_15, context.paths.checkpoint_dirs[0], report)
+            except DownloadError as error:
+                return gr.update(), f"<div class='notice error'>{html.escape(str(error))}</div>", gr.update()
+            context.models.refresh()
+            choice, notice = on_checkpoint(context.models.find(path.name).title)
+            return choice, notice, gr.update(visible=False)
+
         refresh.click(on_refresh, outputs=[checkpoint, status])
+        refresh.click(on_refresh_vae, outputs=[vae])
+        vae.input(on_vae, inputs=[vae], outputs=[status])
+        download_button.click(on_download, outputs=[checkpoint, status, download_button])
         checkpoint.input(on_checkpoint, inputs=[checkpoint], outputs=[checkpoint, status])
     return demo
