@@ -136,3 +136,30 @@ def test_progress_when_idle(client):
     body = client.get("/sdapi/v1/progress").json()
     assert body["progress"] == 0
     assert body["state"]["job_count"] == 0
+
+
+def test_vae_setting_loads_the_file_and_is_recorded(client, app_context, tiny_sd1_path):
+    from safetensors.torch import load_file, save_file
+
+    weights = {key: value for key, value in load_file(str(tiny_sd1_path)).items() if key.startswith("first_stage_model.")}
+    weights = {key: value * 1.01 if value.is_floating_point() else value for key, value in weights.items()}
+    vae_dir = app_context.paths.vae_dirs[0]
+    vae_dir.mkdir(parents=True, exist_ok=True)
+    vae_file = vae_dir / "brighter.safetensors"
+    save_file(weights, str(vae_file))
+    body = {"prompt": "x", "steps": 1, "width": 64, "height": 64, "seed": 3}
+    try:
+        plain = client.post("/sdapi/v1/txt2img", json=body).json()
+        assert client.post("/sdapi/v1/options", json={"sd_vae": "brighter.safetensors"}).status_code == 200
+        with_vae = client.post("/sdapi/v1/txt2img", json=body).json()
+        text = json.loads(with_vae["info"])["infotexts"][0]
+        assert "VAE: brighter.safetensors" in text
+        assert f"VAE hash: {hashlib.sha256(vae_file.read_bytes()).hexdigest()[:10]}" in text
+        assert with_vae["images"][0] != plain["images"][0]
+        missing = client.post("/sdapi/v1/options", json={"sd_vae": "nope.safetensors"})
+        assert missing.status_code == 422 and "sd_vae" in missing.json()["detail"]
+        assert app_context.options.sd_vae == "brighter.safetensors"
+    finally:
+        app_context.options.set("sd_vae", "Automatic")
+        vae_file.unlink()
+        app_context.models.refresh()

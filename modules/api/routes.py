@@ -111,6 +111,8 @@ def create_api(context: AppContext) -> APIRouter:
             return error_response(422, "ValidationError", "request body: expected a JSON object")
         try:
             checkpoint = body.pop("sd_model_checkpoint", None)
+            if body.get("sd_vae") not in (None, *context.models.vae_choices()):
+                context.models.refresh()
             context.options.update(body)
             if checkpoint and (context.models.info is None or checkpoint != context.models.info.title):
                 await _run_in_thread(context.switch_model, checkpoint)

@@ -64,6 +64,7 @@ class AppContext:
             model_name=info.model_name if info else "",
             model_hash=info.shorthash if info else None,
             vae_name=self.models.vae_name,
+            vae_hash=self.models.vae_hash,
             version=self.version,
             demo_model=self.demo_model is not None and info is not None and info.filename == self.demo_model,
         )
@@ -89,8 +90,9 @@ def create_context(flags: argparse.Namespace) -> AppContext:
     if getattr(flags, "demo_model", False):
         demo_path = _build_demo_model(paths)
         checkpoint_dirs.append(demo_path.parent)
-    policy = DevicePolicy.choose(flags.use_cpu, flags.no_half, flags.precision)
+    policy = DevicePolicy.choose(flags.use_cpu, flags.no_half, flags.precision, getattr(flags, "no_half_vae", False))
     models = ModelManager(checkpoint_dirs, list(paths.vae_dirs), paths.cache_file, policy)
+    options.infos["sd_vae"].choices = models.vae_choices
     context = AppContext(flags, paths, options, models, JobQueue(), demo_model=demo_path)
     if flags.ckpt:
         options.set("sd_model_checkpoint", str(Path(flags.ckpt).resolve()) if Path(flags.ckpt).exists() else flags.ckpt)

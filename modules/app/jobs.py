@@ -6,7 +6,6 @@ progress API reports.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
@@ -80,9 +79,6 @@ class Job:
             return None
         elapsed = time.time() - self.started_at
         return elapsed / self.progress - elapsed
-
-
-_task_counter = itertools.count(1)
 
 
 def new_task_id() -> str:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,10 @@ from modules.generation.infotext_fields import generation_parameters
 from modules.generation.params import Txt2ImgParams, resolve_seed
 from modules.generation.results import Processed
 from modules.generation.storage import OutputWriter
+from modules.imaging.grid import image_grid
+from modules.imaging.infotext import create_infotext
 from modules.models.engine import Conditioning, DiffusionEngine
+from modules.sampling.brownian import BrownianTreeNoise
 from modules.sampling.denoiser import CFGDenoiser, DenoiserHooks
 from modules.sampling.rng import ImageRNG
 from modules.sampling.samplers import find_sampler, sample
@@ -44,6 +46,7 @@ class GenerationContext:
     model_name: str
     model_hash: str | None
     vae_name: str | None = None
+    vae_hash: str | None = None
     version: str = ""
     hooks: DenoiserHooks = field(default_factory=DenoiserHooks)
     demo_model: bool = False
@@ -159,7 +162,8 @@ def _sample_batch(
     def encode(texts: list[str]) -> Conditioning:
         key = (str(clip_skip), str(params.width), str(params.height), *texts)
         if key not in cache:
-            cache.clear() if len(cache) > 4 else None
+            if len(cache) > 4:
+                cache.clear()
             cache[key] = engine.encode_prompts(texts, clip_skip=clip_skip, width=params.width, height=params.height)
         return cache[key]
 
@@ -201,11 +205,19 @@ def _sample_batch(
         noise * sigmas[0],
         sigmas,
         model=engine.schedule,
-        noise_sampler=lambda sigma, sigma_next: rng.next().to(engine.device, torch.float32),
+        noise_sampler=_noise_sampler(sampler_name, rng, noise, sigmas, seeds, engine.device),
         callback=on_step,
         eta=_eta(params, options, sampler_name),
         s_noise=params.s_noise if params.s_noise is not None else float(options.s_noise),
     )
+
+
+def _noise_sampler(sampler_name: str, rng: ImageRNG, noise: torch.Tensor, sigmas: torch.Tensor, seeds: list[int], device: torch.device):
+    """Fresh noise for stochastic steps: per-image Brownian trees for the SDE samplers (as A1111), else
+    the next draw of each image's generator."""
+    if find_sampler(sampler_name).brownian_noise:
+        return BrownianTreeNoise(noise, sigmas, seeds)
+    return lambda sigma, sigma_next: rng.next().to(device, torch.float32)
 
 
 def _eta(params: Txt2ImgParams, options: Options, sampler_name: str) -> float | None:
@@ -227,10 +239,9 @@ def _infotext(params, context, options, prompts, negatives, seeds, subseeds, ind
         model_name=context.model_name,
         model_hash=context.model_hash,
         vae_name=context.vae_name,
+        vae_hash=context.vae_hash,
         version=context.version,
     )
-    from modules.imaging.infotext import create_infotext
-
     return create_infotext(prompts[index], negatives[index], values)
 
 
@@ -251,8 +262,6 @@ def _add_grid(processed: Processed, params: Txt2ImgParams, options: Options, wri
     """A1111 makes a grid when a request produced more than one image."""
     if len(processed.images) < 2:
         return
-    from modules.imaging.grid import image_grid
-
     grid = image_grid(processed.images, rows=None)
     if options.return_grid:
         processed.images.insert(0, grid)
@@ -260,14 +269,3 @@ def _add_grid(processed: Processed, params: Txt2ImgParams, options: Options, wri
         processed.index_of_first_image = 1
     if options.grid_save and not params.do_not_save_grid:
         writer.save_grid(grid, processed.infotexts[processed.index_of_first_image], params, processed.seed, context)
-
-
-def timed(function):
-    """Decorator for benchmarks: returns (result, seconds)."""
-
-    def wrapper(*args, **kwargs):
-        began = time.perf_counter()
-        result = function(*args, **kwargs)
-        return result, time.perf_counter() - began
-
-    return wrapper

@@ -39,14 +39,24 @@ class DevicePolicy:
 
     device: torch.device
     dtype: torch.dtype
+    no_half_vae: bool = False
 
     @classmethod
-    def choose(cls, use_cpu: list[str] | None = None, no_half: bool = False, precision: str = "autocast") -> DevicePolicy:
+    def choose(
+        cls, use_cpu: list[str] | None = None, no_half: bool = False, precision: str = "autocast", no_half_vae: bool = False
+    ) -> DevicePolicy:
         cpu_forced = bool(use_cpu) and ("all" in use_cpu or "sd" in use_cpu)
         if torch.cuda.is_available() and not cpu_forced:
             half = not no_half and precision != "full"
-            return cls(torch.device("cuda"), torch.float16 if half else torch.float32)
+            return cls(torch.device("cuda"), torch.float16 if half else torch.float32, no_half_vae)
         return cls(torch.device("cpu"), torch.float32)
+
+    def vae_dtype(self, family: str) -> torch.dtype:
+        """fp32 for the VAE when asked (--no-half-vae) and for SDXL's VAE, whose fp16 activations overflow
+        (diffusers' SDXL pipeline upcasts it the same way)."""
+        if self.dtype == torch.float16 and (self.no_half_vae or family == "sdxl"):
+            return torch.float32
+        return self.dtype
 
 
 class ModelManager:
@@ -70,6 +80,7 @@ class ModelManager:
         self.engine: DiffusionEngine | None = None
         self.info: CheckpointInfo | None = None
         self.vae_name: str | None = None
+        self.vae_hash: str | None = None
         self._lock = threading.RLock()
         self.refresh()
 
@@ -138,10 +149,14 @@ class ModelManager:
                 raise
             except (RuntimeError, ValueError, KeyError, OSError, TypeError) as error:
                 raise CheckpointError(f"could not load {info.filename.name}: {error}") from error
+            vae_dtype = self.policy.vae_dtype(checkpoint.family)
+            if vae_dtype != checkpoint.vae.dtype:
+                checkpoint.vae.to(vae_dtype)
             previous = self.engine
             self.engine = DiffusionEngine(checkpoint)
             self.info = info
             self.vae_name = vae_name
+            self.vae_hash = self.cache.sha256(f"vae/{vae_name}", vae_path)[:10] if vae_path else None
             del previous
             gc.collect()
             if self.on_loaded is not None:
