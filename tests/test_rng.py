@@ -348,3 +348,18 @@ def test_seed_resize_with_variation_blends_at_the_small_size():
     noise = image_rng.first()[0]
     blended = rng.slerp(0.5, rng.randn(11, (4, 8, 8), "NV"), rng.randn(21, (4, 8, 8), "NV"))
     torch.testing.assert_close(noise[:, 4:12, 4:12], blended)
+
+
+def test_prefetched_draws_equal_the_plain_stream():
+    """Vectorised prefetching must not change which values each draw gets, even when shapes change."""
+    from modules.sampling.philox import PhiloxGenerator
+    from modules.sampling.rng import PhiloxNoiseGenerator
+
+    shapes = [(4, 8, 8), (4, 8, 8), (4, 8, 8), (2, 3), (4, 8, 8), (4, 8, 8)] + [(4, 8, 8)] * 12
+    plain = PhiloxGenerator(1234)
+    expected = [plain.randn(shape) for shape in shapes]
+    buffered = PhiloxNoiseGenerator(1234)
+    for shape, want in zip(shapes, expected, strict=True):
+        assert np.array_equal(buffered.randn(shape).numpy(), want)
+    many = PhiloxGenerator(1234).randn_many((4, 8, 8), 3)
+    assert np.array_equal(many[2], expected[2])

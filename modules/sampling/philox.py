@@ -305,27 +305,34 @@ class PhiloxGenerator:
 
     def randn(self, shape: Sequence[int]) -> np.ndarray:
         """Draw standard normals of ``shape`` as a float32 array."""
+        return self.randn_many(shape, 1)[0]
+
+    def randn_many(self, shape: Sequence[int], count: int) -> np.ndarray:
+        """The next ``count`` draws of ``shape`` in one vectorised pass (same values as ``count``
+        successive :meth:`randn` calls); returns an array of shape ``(count, *shape)``."""
         shape = tuple(int(size) for size in shape)
         numel = math.prod(shape)
-        if numel == 0:
-            return np.zeros(shape, dtype=np.float32)
+        if numel == 0 or count == 0:
+            return np.zeros((count, *shape), dtype=np.float32)
         if numel >= 2**31:
             raise ValueError("tensors of 2**31 or more elements are not emulated")
         threads = self.launch_threads(numel)
+        increment = self.offset_increment(numel)
         element = np.arange(numel, dtype=np.int64)
-        thread = element % threads
-        pass_index = element // threads
+        thread = np.tile(element % threads, count)
+        pass_index = np.tile(element // threads, count)
         loop_round = pass_index // NORMALS_PER_THREAD_CALL
         slot = pass_index % NORMALS_PER_THREAD_CALL
+        draw_offset = np.repeat(self.offset + increment * np.arange(count, dtype=np.int64), numel)
 
-        counter_low = np.uint64(self.offset // 4) + loop_round.astype(np.uint64)
+        counter_low = (draw_offset // 4 + loop_round).astype(np.uint64)
         counter = (
             counter_low & np.uint64(UINT32_MASK),
             counter_low >> np.uint64(32),
             thread.astype(np.uint64),
-            np.zeros(numel, dtype=np.uint64),
+            np.zeros(numel * count, dtype=np.uint64),
         )
         key = (self.seed & UINT32_MASK, self.seed >> 32)
         words = philox4x32_10(counter, key)
-        self.offset += self.offset_increment(numel)
-        return _normals_from_words(words, slot).reshape(shape)
+        self.offset += increment * count
+        return _normals_from_words(words, slot).reshape((count, *shape))

@@ -17,9 +17,12 @@ model's device.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
 import torch
 
 from modules.sampling.philox import PhiloxGenerator, validate_seed
@@ -54,13 +57,33 @@ class CpuNoiseGenerator:
 class PhiloxNoiseGenerator:
     """The "NV" source (and "GPU" without CUDA): emulated CUDA Philox noise."""
 
+    PREFETCH = 8
+
     def __init__(self, seed: int) -> None:
         """Start the emulated CUDA stream of ``seed`` at offset 0."""
         self.generator = PhiloxGenerator(seed)
+        self._buffered: list[np.ndarray] = []
+        self._last_shape: tuple[int, ...] | None = None
 
     def randn(self, shape: Sequence[int]) -> torch.Tensor:
-        """Draw the next tensor of ``shape`` as a CUDA generator would."""
-        return torch.from_numpy(self.generator.randn(shape))
+        """Draw the next tensor of ``shape`` as a CUDA generator would.
+
+        Samplers draw one tensor of the same shape per step; from the second such draw on, the next
+        few are computed in one vectorised pass and handed out in order (the values are the same).
+        """
+        shape = tuple(int(size) for size in shape)
+        if self._buffered and self._buffered[0].shape == shape:
+            return torch.from_numpy(self._buffered.pop(0))
+        if self._buffered:
+            # A different shape: rewind to the first undrawn tensor and drop the prefetched ones.
+            numel = math.prod(self._buffered[0].shape)
+            self.generator.offset -= self.generator.offset_increment(numel) * len(self._buffered)
+            self._buffered = []
+        count = self.PREFETCH if shape == self._last_shape else 1
+        self._last_shape = shape
+        draws = list(self.generator.randn_many(shape, count))
+        self._buffered = draws[1:]
+        return torch.from_numpy(draws[0])
 
 
 class CudaNoiseGenerator:
