@@ -58,7 +58,7 @@ def full_size_checkpoint(family: str, device: torch.device, dtype: torch.dtype) 
         encoders, tokenizers = [], []
         for spec in config["text_encoders"]:
             text_config = CLIPTextConfig(**spec["config"])
-            model_class = CLIPTextModelWithProjection if spec.get("projection") else CLIPTextModel
+            model_class = CLIPTextModelWithProjection if spec["class"] == "CLIPTextModelWithProjection" else CLIPTextModel
             encoders.append(model_class(text_config).to(dtype))
             tokenizers.append(load_tokenizer(spec["tokenizer"]))
     for module in [unet, vae, *encoders]:

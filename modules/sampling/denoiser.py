@@ -89,6 +89,13 @@ class CFGDenoiser:
         self.check = check
         self.step = 0
         self.calls = 0
+        self._stacked: tuple[Conditioning, Conditioning, Conditioning] | None = None
+
+    def _stack(self, cond: Conditioning, uncond: Conditioning) -> Conditioning:
+        """cond and uncond as one batch, computed once unless a hook swapped them."""
+        if self._stacked is None or self._stacked[0] is not cond or self._stacked[1] is not uncond:
+            self._stacked = (cond, uncond, Conditioning.concatenate([cond, uncond]))
+        return self._stacked[2]
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         self.check()
@@ -103,7 +110,7 @@ class CFGDenoiser:
 
         guided = uncond is not None and self.cfg_scale != 1.0
         if guided:
-            stacked = Conditioning.concatenate([cond, uncond])
+            stacked = self._stack(cond, uncond)
             predictions = self.model(torch.cat([x, x]), torch.cat([sigma, sigma]), stacked)
         else:
             predictions = self.model(x, sigma, cond)

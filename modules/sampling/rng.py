@@ -18,7 +18,6 @@ model's device.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from typing import Protocol
 
