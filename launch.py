@@ -343,13 +343,15 @@ def ensure_test_browser() -> None:
         return
     apt = shutil.which("apt-get")
     if apt is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        print("Chromium is not installed and cannot be installed here (needs apt-get as root): browser tests will be skipped.")
+        print(
+            "Chromium is not installed and cannot be installed here (needs apt-get as root): the browser tests will fail until Debian's chromium is installed."
+        )
         return
     print("Installing chromium for the browser tests (apt-get)...", flush=True)
     environment = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "chromium"]):
         if subprocess.call(command, env=environment, stdout=subprocess.DEVNULL) != 0:
-            print(f"'{shlex.join(command)}' failed: browser tests will be skipped.")
+            print(f"'{shlex.join(command)}' failed: the browser tests will fail until Debian's chromium is installed.")
             return
 
 

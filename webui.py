@@ -35,6 +35,7 @@ def create_app(flags: argparse.Namespace, context: AppContext | None = None) -> 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     context = context or create_context(flags)
     app = FastAPI(title="Stable Diffusion web UI", docs_url="/docs", redoc_url=None)
+    _add_cors(app, flags)
     if flags.api or flags.nowebui:
         from modules.api.routes import install_api
 
@@ -42,6 +43,7 @@ def create_app(flags: argparse.Namespace, context: AppContext | None = None) -> 
     if not flags.nowebui:
         import gradio as gr
 
+        from modules.ui.assets import page_head, stylesheet
         from modules.ui.blocks import build_ui
 
         blocks = build_ui(context)
@@ -51,10 +53,39 @@ def create_app(flags: argparse.Namespace, context: AppContext | None = None) -> 
             blocks,
             path="/",
             auth=_auth_pairs(flags.gradio_auth),
-            allowed_paths=[str(context.paths.outputs_dir)],
+            allowed_paths=[str(context.paths.outputs_dir), str(context.paths.data_dir / "log" / "images")],
             footer_links=["api"],
+            css=stylesheet(),
+            head=page_head(),
         )
     return app, context
+
+
+def _add_cors(app: FastAPI, flags: argparse.Namespace) -> None:
+    """CORS only for the origins named by --cors-allow-origins / --cors-allow-origins-regex (none by default)."""
+    origins = [origin for origin in (flags.cors_allow_origins or "").split(",") if origin]
+    regex = flags.cors_allow_origins_regex or None
+    if not origins and not regex:
+        return
+    from fastapi.middleware.cors import CORSMiddleware
+
+    if "*" in origins:
+        log.warning("--cors-allow-origins '*' lets every web page call this server")
+    app.add_middleware(
+        CORSMiddleware, allow_origins=origins, allow_origin_regex=regex, allow_methods=["*"], allow_headers=["*"], allow_credentials=True
+    )
+
+
+def listen_warning(flags: argparse.Namespace) -> str | None:
+    """A loud warning when the server listens on the network with no password at all."""
+    exposed = flags.listen or (flags.server_name not in (None, "127.0.0.1", "localhost", "::1"))
+    if not exposed or flags.api_auth or flags.gradio_auth:
+        return None
+    line = "!" * 78
+    return (
+        f"{line}\nWARNING: listening on the network without --api-auth or --gradio-auth: anyone who can reach "
+        f"this machine can generate images, change settings and read your outputs.\n{line}"
+    )
 
 
 def main(flags: argparse.Namespace | None = None) -> None:
@@ -66,6 +97,9 @@ def main(flags: argparse.Namespace | None = None) -> None:
     app, context = create_app(flags)
     host = flags.server_name or ("0.0.0.0" if flags.listen else "127.0.0.1")
     port = effective_port(flags)
+    warning = listen_warning(flags)
+    if warning:
+        print(warning, flush=True)
     print(f"Running on local URL:  http://{host}:{port}", flush=True)
     if not context.models.checkpoints:
         print(f"No checkpoint found: put a .safetensors file into {context.paths.checkpoint_dirs[0]}", flush=True)

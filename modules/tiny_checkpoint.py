@@ -1,4 +1,5 @@
-"""Build tiny random-weight SD1/SD2/SDXL checkpoints in the A1111 single-file layout.
+"""Build tiny random-weight SD1/SD2/SDXL checkpoints in the A1111 single-file layout (also the
+inpainting variants ``sd1-inpaint``/``sdxl-inpaint`` with 9-channel UNets and ``sd1-pix2pix`` with 8).
 
 They exercise the whole loading and generation path in seconds on a CPU, without
 real weights. Usage::
@@ -34,7 +35,11 @@ from modules.models import ldm_layout
 from modules.models.families import UNET_PREFIX, VAE_PREFIX, family_config
 from modules.models.loader import scaled_linear_alphas_cumprod
 
-ARCHITECTURES = ("sd1", "sd2", "sdxl")
+BASE_ARCHITECTURES = ("sd1", "sd2", "sdxl")
+# variants: (base architecture, UNet input channels); inpainting UNets take 4 latent + 1 mask + 4
+# masked-image channels, instruct-pix2pix ones 4 latent + 4 image channels
+VARIANTS = {"sd1-inpaint": ("sd1", 9), "sdxl-inpaint": ("sdxl", 9), "sd1-pix2pix": ("sd1", 8)}
+ARCHITECTURES = BASE_ARCHITECTURES + tuple(VARIANTS)
 STORAGE_DTYPE = torch.float16
 TEXT_ENCODER_SIZES = {
     "sd1": [{"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64}],
@@ -131,6 +136,8 @@ def build_tiny_components(arch: str, seed: int = 0) -> TinyComponents:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
+    variant = arch
+    arch, in_channels = VARIANTS.get(variant, (variant, 4))
     torch.manual_seed(seed)
     entries = family_config(arch)["text_encoders"]
     references, tensors = [], {}
@@ -141,7 +148,7 @@ def build_tiny_components(arch: str, seed: int = 0) -> TinyComponents:
 
     context_width = sum(model.config.hidden_size for model in references)
     pooled_width = references[-1].config.projection_dim if arch == "sdxl" else None
-    unet = UNet2DConditionModel.from_config(_unet_config(arch, context_width, pooled_width)).eval()
+    unet = UNet2DConditionModel.from_config(dict(_unet_config(arch, context_width, pooled_width), in_channels=in_channels)).eval()
     vae = AutoencoderKL.from_config(_vae_config(arch)).eval()
     for module in (unet, vae):
         _round_to_storage(module)
@@ -150,7 +157,7 @@ def build_tiny_components(arch: str, seed: int = 0) -> TinyComponents:
     tensors.update(ldm_layout.add_prefix(ldm_layout.vae_to_ldm(vae.state_dict()), VAE_PREFIX))
     stored = {key: value.to(STORAGE_DTYPE) if value.is_floating_point() else value for key, value in tensors.items()}
     stored["alphas_cumprod"] = scaled_linear_alphas_cumprod()
-    return TinyComponents(arch=arch, unet=unet, vae=vae, text_encoders=references, original_state_dict=stored)
+    return TinyComponents(arch=variant, unet=unet, vae=vae, text_encoders=references, original_state_dict=stored)
 
 
 def write_checkpoint(state_dict: dict[str, torch.Tensor], out: Path) -> Path:

@@ -6,7 +6,6 @@ import shutil
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (launch.py --run-tests installs it as root)")
 
 BROWSER_FLAGS = [
     "--no-sandbox",
@@ -21,6 +20,8 @@ BROWSER_FLAGS = [
 
 @pytest.fixture(scope="module")
 def page(demo_server):
+    if CHROMIUM is None:
+        pytest.fail("chromium is not installed: `python3 launch.py --run-tests` installs Debian's chromium package")
     from playwright.sync_api import sync_playwright
 
     base, _ = demo_server

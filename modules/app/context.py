@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from modules.app.jobs import JobQueue
+from modules.app.console_progress import ConsoleProgress
+from modules.app.jobs import Job, JobQueue
 from modules.app.options import Options
 from modules.app.paths import Paths, build_paths, ensure_user_dirs
-from modules.generation.params import Txt2ImgParams
+from modules.generation.params import Img2ImgParams, Txt2ImgParams
 from modules.generation.results import Processed
 from modules.generation.txt2img import GenerationContext, txt2img
 from modules.models.manager import DevicePolicy, ModelManager
 from modules.models.safe_load import CheckpointError
+from modules.prompting.embeddings import EmbeddingDatabase
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ class AppContext:
     version: str = VERSION
     demo_model: Path | None = None
     load_error: str | None = None
+    embeddings: EmbeddingDatabase | None = None
 
     def checkpoint_dirs(self) -> list[Path]:
         return self.models.checkpoint_dirs
@@ -56,6 +60,7 @@ class AppContext:
 
     def generation_context(self) -> GenerationContext:
         engine = self.models.require()
+        self.attach_embeddings(engine)
         info = self.models.info
         return GenerationContext(
             engine=engine,
@@ -69,14 +74,83 @@ class AppContext:
             demo_model=self.demo_model is not None and info is not None and info.filename == self.demo_model,
         )
 
+    def attach_embeddings(self, engine, *, force: bool = False) -> EmbeddingDatabase:
+        """Give `engine` the embeddings folder's textual inversions. The folder is rescanned when the
+        model changed to one with other vector widths, when its files changed, or with `force`."""
+        if self.embeddings is None:
+            self.embeddings = EmbeddingDatabase(self.paths.embeddings_dir)
+        if engine.embeddings is not self.embeddings:
+            engine.use_embeddings(self.embeddings)
+        engine.reload_embeddings(force=force)
+        return self.embeddings
+
+    def refresh_embeddings(self) -> EmbeddingDatabase | None:
+        """Rescan the embeddings folder for the loaded model (the API's refresh-embeddings)."""
+        engine = self.models.engine
+        if engine is None:
+            return self.embeddings
+        return self.attach_embeddings(engine, force=True)
+
+    def submit_txt2img(self, params: Txt2ImgParams, task_id: str | None = None) -> tuple[Job, Future]:
+        """Queue a txt2img job; returns the job (progress by `task_id`) and a future with its `Processed`.
+
+        `override_settings` apply to this job only (a per-job copy of the options); with
+        `override_settings_restore_afterwards` false they are written to the settings after the job.
+        A checkpoint given as an override is swapped back to the settings' one when the job ends.
+        """
+        overrides = dict(params.override_settings or {})
+
+        def work(job: Job) -> Processed:
+            try:
+                self.ensure_model(overrides)
+                processed = txt2img(params, self.generation_context(), job)
+            finally:
+                if overrides.get("sd_model_checkpoint") and params.override_settings_restore_afterwards:
+                    self._restore_settings_model()
+            if overrides and not params.override_settings_restore_afterwards:
+                self.options.update(overrides)
+                if "sd_model_checkpoint" in overrides and self.models.info is not None:
+                    self.options.set("sd_model_checkpoint", self.models.info.title)
+                self.options.save()
+            return processed
+
+        return self.jobs.submit(work, name="txt2img", task_id=task_id)
+
     def run_txt2img(self, params: Txt2ImgParams, task_id: str | None = None) -> Processed:
         """Queue a txt2img job and wait for it (the queue's single worker owns the model)."""
+        return self.submit_txt2img(params, task_id)[1].result()
 
-        def work(job):
-            self.ensure_model(params.override_settings)
-            return txt2img(params, self.generation_context(), job)
+    def submit_img2img(self, params: Img2ImgParams, task_id: str | None = None) -> tuple[Job, Future]:
+        """Queue an img2img / inpainting job; the same per-job settings rules as `submit_txt2img`."""
+        from modules.generation.img2img import img2img
 
-        return self.jobs.run(work, name="txt2img", task_id=task_id)
+        overrides = dict(params.override_settings or {})
+
+        def work(job: Job) -> Processed:
+            try:
+                self.ensure_model(overrides)
+                processed = img2img(params, self.generation_context(), job)
+            finally:
+                if overrides.get("sd_model_checkpoint") and params.override_settings_restore_afterwards:
+                    self._restore_settings_model()
+            if overrides and not params.override_settings_restore_afterwards:
+                self.options.update(overrides)
+                if "sd_model_checkpoint" in overrides and self.models.info is not None:
+                    self.options.set("sd_model_checkpoint", self.models.info.title)
+                self.options.save()
+            return processed
+
+        return self.jobs.submit(work, name="img2img", task_id=task_id)
+
+    def run_img2img(self, params: Img2ImgParams, task_id: str | None = None) -> Processed:
+        """Queue an img2img / inpainting job and wait for its `Processed`."""
+        return self.submit_img2img(params, task_id)[1].result()
+
+    def _restore_settings_model(self) -> None:
+        try:
+            self.ensure_model()
+        except CheckpointError as error:
+            log.error("could not reload the settings' checkpoint after the job: %s", error)
 
 
 def create_context(flags: argparse.Namespace) -> AppContext:
@@ -93,7 +167,7 @@ def create_context(flags: argparse.Namespace) -> AppContext:
     policy = DevicePolicy.choose(flags.use_cpu, flags.no_half, flags.precision, getattr(flags, "no_half_vae", False))
     models = ModelManager(checkpoint_dirs, list(paths.vae_dirs), paths.cache_file, policy)
     options.infos["sd_vae"].choices = models.vae_choices
-    context = AppContext(flags, paths, options, models, JobQueue(), demo_model=demo_path)
+    context = AppContext(flags, paths, options, models, JobQueue(listeners=[ConsoleProgress()]), demo_model=demo_path)
     if flags.ckpt:
         options.set("sd_model_checkpoint", str(Path(flags.ckpt).resolve()) if Path(flags.ckpt).exists() else flags.ckpt)
     try:

@@ -88,6 +88,11 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
         help='set authentication for API like "username:password"; or comma-delimit multiple like "u1:p1,u2:p2,u3:p3"',
     )
     group.add_argument(
+        "--api-server-stop",
+        action="store_true",
+        help="enable server stop/restart/kill via api",
+    )
+    group.add_argument(
         "--api-log",
         action="store_true",
         help="use api-log=True to enable logging of all API requests",

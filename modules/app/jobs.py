@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,24 @@ def new_task_id() -> str:
     return f"task({uuid.uuid4().hex[:15]})"
 
 
+class JobListener(Protocol):
+    """Told when the worker starts and finishes a job (both on the worker thread).
+
+    `job_started` is called before the job's function runs; `job_finished` after it returned or raised,
+    always (from a `finally`). Listeners may read the job but must not change it; an exception they
+    raise is logged and ignored.
+    """
+
+    def job_started(self, job: Job) -> None: ...
+
+    def job_finished(self, job: Job) -> None: ...
+
+
 class JobQueue:
     """A single worker thread that runs submitted jobs one at a time, in arrival order."""
 
-    def __init__(self) -> None:
+    def __init__(self, listeners: list[JobListener] | None = None) -> None:
+        self.listeners: list[JobListener] = list(listeners or [])
         self._queue: queue.Queue[tuple[Job, Callable[[Job], Any], Future] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._pending: list[Job] = []
@@ -128,12 +142,19 @@ class JobQueue:
                     return job
             return self.finished.get(task_id)
 
+    def pending_count(self) -> int:
+        """How many jobs wait behind the running one."""
+        with self._lock:
+            return len(self._pending)
+
     def interrupt(self) -> None:
+        """Interrupt the running job; does nothing while idle (the next job is not affected)."""
         job = self.current
         if job is not None:
             job.interrupt()
 
     def skip(self) -> None:
+        """Skip the running job's current batch; does nothing while idle."""
         job = self.current
         if job is not None:
             job.skip()
@@ -151,12 +172,17 @@ class JobQueue:
                 self._pending.remove(job)
                 self.current = job
             job.started_at = time.time()
+            result: Any = None
+            failure: BaseException | None = None
+            cancelled = not future.set_running_or_notify_cancel()
             try:
-                if future.set_running_or_notify_cancel():
-                    future.set_result(function(job))
+                self._notify("job_started", job)
+                if not cancelled:
+                    result = function(job)
             except BaseException as error:  # noqa: BLE001 - handed to the waiting caller
-                future.set_exception(error)
+                failure = error
             finally:
+                # Bookkeeping first, so that a caller woken by the result already sees the queue idle.
                 job.finished_at = time.time()
                 job.current_latent = None
                 with self._lock:
@@ -164,3 +190,16 @@ class JobQueue:
                     self.finished[job.id] = job
                     while len(self.finished) > 100:
                         self.finished.pop(next(iter(self.finished)))
+                self._notify("job_finished", job)
+                if not cancelled:
+                    if failure is not None:
+                        future.set_exception(failure)
+                    else:
+                        future.set_result(result)
+
+    def _notify(self, event: str, job: Job) -> None:
+        for listener in list(self.listeners):
+            try:
+                getattr(listener, event)(job)
+            except Exception:  # noqa: BLE001 - a listener must never stop the worker
+                log.exception("job listener failed on %s", event)

@@ -49,6 +49,18 @@ SECTION_PATHS = ("saving-paths", "Paths for saving")
 SECTION_SD = ("sd", "Stable Diffusion")
 SECTION_SAMPLER = ("sampler-params", "Sampler parameters")
 SECTION_UI = ("ui", "User interface")
+SECTION_IMG2IMG = ("img2img", "img2img")
+SECTION_LIMITS = ("limits", "Generation limits")
+
+# Settings that bound what a request may ask for; the API never changes them (POST /options ignores them).
+LIMIT_OPTION_KEYS = (
+    "limit_max_side",
+    "limit_max_pixels",
+    "limit_max_steps",
+    "limit_max_batch_size",
+    "limit_max_batch_count",
+    "limit_max_cfg_scale",
+)
 
 
 def default_options() -> dict[str, OptionInfo]:
@@ -83,16 +95,45 @@ def default_options() -> dict[str, OptionInfo]:
             ["Automatic", "epsilon", "v_prediction"],
         ),
         "CLIP_stop_at_last_layers": OptionInfo(1, "Clip skip", SECTION_SD, minimum=1, maximum=12, step=1),
+        "emphasis": OptionInfo(
+            "Original",
+            "Emphasis mode",
+            SECTION_SD,
+            ["Original", "No norm", "Ignore", "None"],
+            comment="(text) and [text] change a word's weight; Original restores the mean afterwards",
+        ),
+        "comma_padding_backtrack": OptionInfo(
+            20, "Prompt word wrap length limit (tokens moved to the next chunk after a comma)", SECTION_SD, minimum=0, maximum=74, step=1
+        ),
+        "pad_cond_uncond": OptionInfo(False, "Pad prompt/negative prompt to be same length (with empty-prompt chunks)", SECTION_SD),
+        "textual_inversion_add_hashes_to_infotext": OptionInfo(True, "Add Textual Inversion hashes to infotext", SECTION_SD),
+        "sdxl_crop_top": OptionInfo(0, "SDXL top coordinate of the crop", SECTION_SD, minimum=0, step=1),
+        "sdxl_crop_left": OptionInfo(0, "SDXL left coordinate of the crop", SECTION_SD, minimum=0, step=1),
         "randn_source": OptionInfo("GPU", "Random number generator source", SECTION_SD, ["GPU", "CPU", "NV"]),
         "eta_noise_seed_delta": OptionInfo(0, "Eta noise seed delta (ENSD)", SECTION_SAMPLER, minimum=0, step=1),
         "eta_ancestral": OptionInfo(1.0, "Eta for k-diffusion samplers", SECTION_SAMPLER, minimum=0, maximum=1, step=0.01),
         "eta_ddim": OptionInfo(0.0, "Eta for DDIM", SECTION_SAMPLER, minimum=0, maximum=1, step=0.01),
         "s_noise": OptionInfo(1.0, "sigma noise", SECTION_SAMPLER, minimum=0, maximum=1.1, step=0.01),
+        "img2img_fix_steps": OptionInfo(False, "With img2img, do exactly the amount of steps the slider specifies", SECTION_IMG2IMG),
+        "img2img_background_color": OptionInfo(
+            "#ffffff", "With img2img, fill transparent parts of the input image with this color", SECTION_IMG2IMG
+        ),
+        "initial_noise_multiplier": OptionInfo(1.0, "Noise multiplier for img2img", SECTION_IMG2IMG, minimum=0.0, maximum=1.5, step=0.001),
+        "inpainting_mask_weight": OptionInfo(
+            1.0, "Inpainting conditioning mask strength", SECTION_IMG2IMG, minimum=0.0, maximum=1.0, step=0.01
+        ),
         "show_progress_every_n_steps": OptionInfo(
             10, "Live preview display period (steps; 0 disables)", SECTION_UI, minimum=-1, maximum=32, step=1
         ),
         "live_previews_enable": OptionInfo(True, "Show live previews of the created image", SECTION_UI),
+        "show_progress_type": OptionInfo("Approx cheap", "Live preview method", SECTION_UI, ["Approx cheap", "Full"]),
         "quicksettings_list": OptionInfo(["sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers"], "Quicksettings list", SECTION_UI),
+        "limit_max_side": OptionInfo(8192, "Largest width or height a request may ask for", SECTION_LIMITS, minimum=64, step=8),
+        "limit_max_pixels": OptionInfo(16_777_216, "Largest image (width × height, also for input images)", SECTION_LIMITS, minimum=4096),
+        "limit_max_steps": OptionInfo(1000, "Most sampling steps per request", SECTION_LIMITS, minimum=1, step=1),
+        "limit_max_batch_size": OptionInfo(64, "Largest batch size", SECTION_LIMITS, minimum=1, step=1),
+        "limit_max_batch_count": OptionInfo(1000, "Largest batch count", SECTION_LIMITS, minimum=1, step=1),
+        "limit_max_cfg_scale": OptionInfo(100.0, "Largest CFG scale", SECTION_LIMITS, minimum=1.0),
     }
 
 

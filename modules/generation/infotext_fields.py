@@ -24,8 +24,11 @@ def generation_parameters(
     vae_hash: str | None = None,
     version: str = "",
     extra: dict[str, Any] | None = None,
+    denoising_strength: float | None = None,
+    image_cfg_scale: float | None = None,
 ) -> dict[str, Any]:
-    """Key → value in A1111's order; None values are dropped by the writer."""
+    """Key → value in A1111's order; None values are dropped by the writer. img2img passes
+    `denoising_strength`, and `image_cfg_scale` for instruct-pix2pix checkpoints."""
     varied = params.subseed_strength != 0
     resized = params.seed_resize_from_w > 0 and params.seed_resize_from_h > 0
     randn_source = options.randn_source
@@ -34,6 +37,7 @@ def generation_parameters(
         "Sampler": params.sampler_name,
         "Schedule type": params.scheduler,
         "CFG scale": params.cfg_scale,
+        "Image CFG scale": image_cfg_scale,
         "Seed": seed,
         "Size": f"{params.width}x{params.height}",
         "Model hash": model_hash,
@@ -43,7 +47,9 @@ def generation_parameters(
         "Variation seed": subseed if varied else None,
         "Variation seed strength": params.subseed_strength if varied else None,
         "Seed resize from": f"{params.seed_resize_from_w}x{params.seed_resize_from_h}" if resized else None,
+        "Denoising strength": denoising_strength,
         "Clip skip": clip_skip if clip_skip > 1 else None,
+        "Emphasis": _emphasis(options),
         "ENSD": options.eta_noise_seed_delta or None,
         "RNG": randn_source if randn_source != "GPU" else None,
         "Tiling": "True" if params.tiling else None,
@@ -52,6 +58,12 @@ def generation_parameters(
     values.update(extra or {})
     values["Version"] = version or None
     return values
+
+
+def _emphasis(options: Options) -> str | None:
+    """A1111 records the emphasis mode only when it is not the default "Original"."""
+    mode = options.get("emphasis", "Original")
+    return None if mode == "Original" else mode
 
 
 def _sampler_extras(params: Txt2ImgParams) -> dict[str, Any]:

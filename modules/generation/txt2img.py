@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +23,14 @@ from modules.app.jobs import Interrupted, Job, Skipped
 from modules.app.options import Options
 from modules.generation.infotext_fields import generation_parameters
 from modules.generation.params import Txt2ImgParams, resolve_seed
+from modules.generation.previews import preview_image
 from modules.generation.results import Processed
 from modules.generation.storage import OutputWriter
 from modules.imaging.grid import image_grid
 from modules.imaging.infotext import create_infotext
 from modules.models.engine import Conditioning, DiffusionEngine
+from modules.prompting.conditioning import EncodeSettings
+from modules.prompting.schedules import BatchConditioning, build_batch_conditioning
 from modules.sampling.brownian import BrownianTreeNoise
 from modules.sampling.denoiser import CFGDenoiser, DenoiserHooks
 from modules.sampling.rng import ImageRNG
@@ -34,6 +38,7 @@ from modules.sampling.samplers import find_sampler, sample
 from modules.sampling.schedules import get_sigmas
 
 LATENT_FACTOR = 8
+EMBEDDINGS_USED_KEY = "embeddings used"
 
 
 @dataclass
@@ -87,7 +92,7 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
     infotexts: list[str] = []
     saved: list[Path] = []
     interrupted = False
-    cache: dict[tuple[str, ...], Conditioning] = {}
+    cache: dict = {}
 
     for iteration in range(params.n_iter):
         job.job_no = iteration
@@ -116,7 +121,8 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
         decoded = images_from_tensor(engine.decode(latents))
         for offset, image in enumerate(decoded):
             index = start + offset
-            text = _infotext(params, context, options, all_prompts, all_negative_prompts, all_seeds, all_subseeds, index, clip_skip)
+            extras = _prompt_extras(options, cache)
+            text = _infotext(params, context, options, all_prompts, all_negative_prompts, all_seeds, all_subseeds, index, clip_skip, extras)
             images.append(image)
             infotexts.append(text)
             if options.samples_save and not params.do_not_save_samples:
@@ -154,21 +160,20 @@ def _sample_batch(
     negative_prompts: list[str],
     seeds: list[int],
     subseeds: list[int],
-    cache: dict[tuple[str, ...], Conditioning],
+    cache: dict,
+    sampling: Callable[[Conditioning, Conditioning | None], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Stages 4a–4c for one batch: conditioning, noise, sampling. Returns latents."""
+    """Stages 4a–4c for one batch: conditioning, noise, sampling. Returns latents.
+
+    `sampling(cond, uncond)`, when given, replaces the noise and sampling stages (img2img uses the same
+    conditioning with its own start latent). It gets plain `Conditioning`s when the prompts have no
+    scheduling or AND, else `BatchConditioning` schedules (which `CFGDenoiser` accepts)."""
     engine = context.engine
 
-    def encode(texts: list[str]) -> Conditioning:
-        key = (str(clip_skip), str(params.width), str(params.height), *texts)
-        if key not in cache:
-            if len(cache) > 4:
-                cache.clear()
-            cache[key] = engine.encode_prompts(texts, clip_skip=clip_skip, width=params.width, height=params.height)
-        return cache[key]
+    cond, uncond = _batch_conditioning(params, options, engine, clip_skip, prompts, negative_prompts, cache)
 
-    cond = encode(prompts)
-    uncond = encode(negative_prompts) if params.cfg_scale != 1.0 else None
+    if sampling is not None:
+        return sampling(_fixed_if_possible(cond), None if uncond is None else _fixed_if_possible(uncond))
 
     shape = (engine.latent_channels, params.height // LATENT_FACTOR, params.width // LATENT_FACTOR)
     rng = ImageRNG(
@@ -191,12 +196,14 @@ def _sample_batch(
         total_steps=params.steps,
         hooks=context.hooks,
         check=job.check,
+        empty_chunk=_empty_chunk(engine, options, clip_skip),
     )
 
     def on_step(state: dict[str, Any]) -> None:
         job.sampling_step = int(state["i"]) + 1
         denoiser.step = job.sampling_step
         job.current_latent = state.get("denoised")
+        _store_preview(job, options, engine)
         job.check()
 
     return sample(
@@ -210,6 +217,72 @@ def _sample_batch(
         eta=_eta(params, options, sampler_name),
         s_noise=params.s_noise if params.s_noise is not None else float(options.s_noise),
     )
+
+
+def _batch_conditioning(
+    params: Txt2ImgParams,
+    options: Options,
+    engine: DiffusionEngine,
+    clip_skip: int,
+    prompts: list[str],
+    negative_prompts: list[str],
+    cache: dict,
+) -> tuple[BatchConditioning, BatchConditioning | None]:
+    """Stage 4a: the batch's prompt schedules (editing, alternation, AND), each distinct text encoded
+    once per generation; the denoiser switches between them at the scheduled steps."""
+    settings = EncodeSettings(
+        clip_skip=clip_skip,
+        emphasis=str(options.get("emphasis", "Original")),
+        comma_padding_backtrack=int(options.get("comma_padding_backtrack", 20)),
+        width=params.width,
+        height=params.height,
+        crop_top=int(options.get("sdxl_crop_top", 0)),
+        crop_left=int(options.get("sdxl_crop_left", 0)),
+    )
+    encoder = engine.prompt_encoder
+    cond = build_batch_conditioning(encoder, prompts, params.steps, settings, composable=True, cache=cache)
+    uncond = None
+    if params.cfg_scale != 1.0 or cond.is_composable:
+        uncond = build_batch_conditioning(encoder, negative_prompts, params.steps, settings, composable=False, cache=cache)
+    used = cache.setdefault(EMBEDDINGS_USED_KEY, {})
+    used.update(cond.embeddings_used)
+    if uncond is not None:
+        used.update(uncond.embeddings_used)
+    return cond, uncond
+
+
+def _empty_chunk(engine: DiffusionEngine, options: Options, clip_skip: int) -> torch.Tensor | None:
+    """The empty prompt's states when "pad prompt/negative prompt to be same length" is on."""
+    if not options.get("pad_cond_uncond", False):
+        return None
+    return engine.encode_prompts([""], clip_skip=clip_skip).cross_attention
+
+
+def _fixed_if_possible(conditioning: BatchConditioning) -> Conditioning | BatchConditioning:
+    """A plain `Conditioning` when the batch has no AND and nothing scheduled, else the schedule."""
+    fixed = all(len(parts) == 1 and len(parts[0][1].entries) == 1 for parts in conditioning.images)
+    if fixed and not conditioning.is_composable:
+        return conditioning.at_step(0).rows
+    return conditioning
+
+
+def _prompt_extras(options: Options, cache: dict) -> dict[str, Any]:
+    """Infotext fields from the prompts: `TI hashes` of the embeddings used (A1111's format)."""
+    used = cache.get(EMBEDDINGS_USED_KEY) or {}
+    if not used or not options.get("textual_inversion_add_hashes_to_infotext", True):
+        return {}
+    hashes = [f"{name.replace(':', '').replace(',', '')}: {embedding.shorthash}" for name, embedding in used.items() if embedding.shorthash]
+    return {"TI hashes": ", ".join(hashes)} if hashes else {}
+
+
+def _store_preview(job: Job, options: Options, engine: DiffusionEngine) -> None:
+    """Every `show_progress_every_n_steps` steps, put a preview of the denoised latents on the job."""
+    every = int(options.show_progress_every_n_steps)
+    latents = job.current_latent
+    if not options.live_previews_enable or every <= 0 or latents is None or job.sampling_step % every:
+        return
+    job.current_image = preview_image(latents, options.show_progress_type, engine)
+    job.preview_step = job.sampling_step
 
 
 def _noise_sampler(sampler_name: str, rng: ImageRNG, noise: torch.Tensor, sigmas: torch.Tensor, seeds: list[int], device: torch.device):
@@ -229,7 +302,7 @@ def _eta(params: Txt2ImgParams, options: Options, sampler_name: str) -> float | 
     return float(options.eta_ddim if sampler_name == "DDIM" else options.eta_ancestral)
 
 
-def _infotext(params, context, options, prompts, negatives, seeds, subseeds, index, clip_skip) -> str:
+def _infotext(params, context, options, prompts, negatives, seeds, subseeds, index, clip_skip, extra=None) -> str:
     values = generation_parameters(
         params,
         options,
@@ -241,6 +314,7 @@ def _infotext(params, context, options, prompts, negatives, seeds, subseeds, ind
         vae_name=context.vae_name,
         vae_hash=context.vae_hash,
         version=context.version,
+        extra=extra,
     )
     return create_infotext(prompts[index], negatives[index], values)
 

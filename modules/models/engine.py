@@ -14,7 +14,7 @@ import torch
 from modules.models.loader import LoadedCheckpoint
 from modules.sampling.discrete import DiscreteSchedule
 
-MAX_PROMPT_TOKENS = 75
+MAX_PROMPT_TOKENS = 75  # tokens per chunk; longer prompts use several chunks
 
 
 @dataclass
@@ -58,54 +58,70 @@ class DiffusionEngine:
         self.dtype = checkpoint.dtype
         self.schedule = DiscreteSchedule(checkpoint.alphas_cumprod.float())
         self.is_v_prediction = checkpoint.prediction_type == "v_prediction"
+        self.embeddings = None
+        self._prompt_encoder = None
 
     # ---- conditioning -------------------------------------------------------------------------
-    @torch.inference_mode()
-    def encode_prompts(self, prompts: list[str], *, clip_skip: int = 1, width: int = 512, height: int = 512) -> Conditioning:
-        """Encode one prompt per batch item. Prompts longer than 75 tokens are truncated here;
-        A1111's chunking and emphasis live in the prompting module."""
-        if self.family == "sdxl":
-            return self._encode_sdxl(prompts, width, height)
-        encoder = self.checkpoint.text_encoders[0]
-        ids = self._token_ids(self.checkpoint.tokenizers[0], prompts)
-        output = encoder(ids, output_hidden_states=True)
-        if clip_skip > 1 and self.family == "sd1":
-            hidden = output.hidden_states[-clip_skip]
-            hidden = _final_layer_norm(encoder)(hidden)
-        else:
-            hidden = output.last_hidden_state
-        return Conditioning(hidden.to(self.dtype))
+    @property
+    def prompt_encoder(self):
+        """The `PromptEncoder` (chunks, emphasis, embeddings) for this checkpoint."""
+        if self._prompt_encoder is None:
+            from modules.prompting.conditioning import PromptEncoder
 
-    def _encode_sdxl(self, prompts: list[str], width: int, height: int) -> Conditioning:
-        states = []
-        pooled = None
-        for tokenizer, encoder in zip(self.checkpoint.tokenizers, self.checkpoint.text_encoders, strict=True):
-            output = encoder(self._token_ids(tokenizer, prompts), output_hidden_states=True)
-            states.append(output.hidden_states[-2])
-            if hasattr(output, "text_embeds"):
-                pooled = output.text_embeds
-        cross = torch.cat(states, dim=-1).to(self.dtype)
-        # original size, crop top-left, target size: A1111 uses the image size for both sizes.
-        time_ids = torch.tensor([[height, width, 0, 0, height, width]], dtype=self.dtype, device=self.device)
-        return Conditioning(cross, pooled.to(self.dtype), time_ids.repeat(len(prompts), 1))
+            self._prompt_encoder = PromptEncoder(self.checkpoint, self.embeddings)
+        return self._prompt_encoder
 
-    def _token_ids(self, tokenizer, prompts: list[str]) -> torch.Tensor:
-        encoded = tokenizer(
-            prompts,
-            padding="max_length",
-            max_length=MAX_PROMPT_TOKENS + 2,
-            truncation=True,
-            return_tensors="pt",
-        )
-        return encoded.input_ids.to(self.device)
+    def use_embeddings(self, database) -> None:
+        """Use textual-inversion embeddings from `database` (an `EmbeddingDatabase`), rescanning it
+        for this model when its folder changed or it was loaded for another model."""
+        self.embeddings = database
+        self.prompt_encoder.embeddings = database
+        self.reload_embeddings()
+
+    def reload_embeddings(self, *, force: bool = False) -> None:
+        """Rescan the embeddings folder if it changed since the last scan (or always with `force`)."""
+        database = self.embeddings
+        if database is None:
+            return
+        widths = self.prompt_encoder.encoder_widths()
+        if force or database.needs_reload(widths):
+            tokenizer = self.checkpoint.tokenizers[0]
+            database.load(widths, lambda text: tokenizer([text], add_special_tokens=False, verbose=False)["input_ids"][0])
+
+    def encode_prompts(
+        self,
+        prompts: list[str],
+        *,
+        clip_skip: int = 1,
+        width: int = 512,
+        height: int = 512,
+        emphasis: str = "Original",
+        comma_padding_backtrack: int = 20,
+    ) -> Conditioning:
+        """Encode one prompt per batch item with A1111's chunking and emphasis (no scheduling or
+        AND: see `modules.prompting.schedules` for those). Texts are padded to the same chunk count."""
+        from modules.prompting.conditioning import EncodeSettings
+
+        settings = EncodeSettings(clip_skip, emphasis, comma_padding_backtrack, width, height)
+        encoded = self.prompt_encoder.encode(list(prompts), settings)
+        return Conditioning.concatenate(encoded.conditionings)
 
     # ---- denoising ----------------------------------------------------------------------------
-    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, conditioning: Conditioning) -> torch.Tensor:
-        """Predict the clean latent x0 from `x` at noise level `sigma` (one sigma per batch item)."""
+    def denoise(
+        self, x: torch.Tensor, sigma: torch.Tensor, conditioning: Conditioning, image_conditioning: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Predict the clean latent x0 from `x` at noise level `sigma` (one sigma per batch item).
+
+        `image_conditioning` (inpainting: mask + masked-image latent, 5 channels; instruct-pix2pix: image
+        latent, 4 channels) is appended to the scaled input channels for UNets that take more than 4."""
         sigma = sigma.to(torch.float32)
         scale_in = 1.0 / torch.sqrt(sigma**2 + 1.0)
         timestep = self.schedule.sigma_to_t(sigma)
         model_input = (x * scale_in[:, None, None, None]).to(self.dtype)
+        if image_conditioning is None and self.unet_in_channels > x.shape[1]:
+            image_conditioning = self._blank_image_conditioning(x)
+        if image_conditioning is not None:
+            model_input = torch.cat([model_input, image_conditioning.to(self.device, self.dtype)], dim=1)
         added = None
         if conditioning.pooled is not None:
             added = {"text_embeds": conditioning.pooled, "time_ids": conditioning.time_ids}
@@ -132,12 +148,36 @@ class DiffusionEngine:
         images = vae.decode(scaled, return_dict=False)[0]
         return ((images.float() + 1.0) / 2.0).clamp(0.0, 1.0).cpu()
 
+    @torch.inference_mode()
+    def encode_image(self, images: torch.Tensor, *, scaled: bool = True) -> torch.Tensor:
+        """Encode images in [0, 1], shape (B, 3, H, W), to latents (the distribution's mean), float32.
+        `scaled` multiplies by the VAE scaling factor, as the sampler's latents are; instruct-pix2pix
+        image conditioning uses the unscaled latent."""
+        vae = self.checkpoint.vae
+        pixels = (images * 2.0 - 1.0).to(device=self.device, dtype=vae.dtype)
+        latents = vae.encode(pixels, return_dict=False)[0].mode().float()
+        return latents * self.checkpoint.vae_scaling_factor if scaled else latents
+
+    def _blank_image_conditioning(self, x: torch.Tensor) -> torch.Tensor:
+        """Image conditioning when none is given (txt2img): for inpainting UNets a full mask over a grey
+        image's latent, for instruct-pix2pix UNets zeros."""
+        extra = self.unet_in_channels - x.shape[1]
+        if extra != x.shape[1] + 1:
+            return x.new_zeros(x.shape[0], extra, *x.shape[2:])
+        cache = self.__dict__.setdefault("_blank_conditioning", {})
+        key = tuple(x.shape[2:])
+        if key not in cache:
+            grey = self.encode_image(torch.full((1, 3, x.shape[2] * 8, x.shape[3] * 8), 0.5))
+            mask = torch.ones(1, 1, *grey.shape[2:], device=grey.device)
+            cache.clear()
+            cache[key] = torch.cat([mask, grey], dim=1)
+        return cache[key].expand(x.shape[0], -1, -1, -1)
+
+    @property
+    def unet_in_channels(self) -> int:
+        """4 for ordinary checkpoints, 9 for inpainting and 8 for instruct-pix2pix ones."""
+        return int(self.checkpoint.unet.config.in_channels)
+
     @property
     def latent_channels(self) -> int:
         return int(self.checkpoint.unet.config.out_channels)
-
-
-def _final_layer_norm(encoder) -> torch.nn.Module:
-    """The text encoder's final LayerNorm (transformers 5 moved it off `text_model`)."""
-    inner = getattr(encoder, "text_model", encoder)
-    return inner.final_layer_norm
