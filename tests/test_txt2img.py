@@ -95,3 +95,25 @@ def test_unknown_sampler_and_schedule_are_clear_errors(app_context):
 def test_bad_parameters_name_the_field(fields, name):
     with pytest.raises(ParameterError, match=name):
         Txt2ImgParams.from_request(fields)
+
+
+def test_interrupt_returns_the_partial_image_and_skip_moves_on(app_context):
+    from modules.app.jobs import Job
+    from modules.generation.txt2img import txt2img
+
+    def stop_after_two(action):
+        def hook(after):
+            if after.sampling_step == 2:
+                action(job)
+
+        return hook
+
+    for action, expected_images in [(Job.interrupt, 1), (Job.skip, 2)]:
+        context = app_context.generation_context()
+        job = Job(id="stop-test")
+        context.hooks.after_cfg.append(stop_after_two(action))
+        params = Txt2ImgParams.from_request({"prompt": "x", "steps": 6, "width": 64, "height": 64, "seed": 1, "n_iter": 2})
+        processed = txt2img(params, context, job)
+        images = processed.images[processed.index_of_first_image :]
+        assert len(images) == expected_images, action
+        assert processed.interrupted == (action is Job.interrupt)

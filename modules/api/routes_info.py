@@ -215,8 +215,10 @@ def create_info_router(context: AppContext) -> APIRouter:
 
     @router.get("/sdapi/v1/embeddings", response_model=EmbeddingsResponse)
     def embeddings() -> dict[str, Any]:
-        """Textual-inversion support arrives later: nothing is loaded yet."""
-        return {"loaded": {}, "skipped": {}}
+        """Textual inversions found in the embeddings folder for the loaded model; `skipped` gives why."""
+        if context.embeddings is None:
+            context.refresh_embeddings()
+        return context.embeddings.describe() if context.embeddings is not None else {"loaded": {}, "skipped": {}}
 
     @router.get("/sdapi/v1/hypernetworks", response_model=list[HypernetworkItem])
     def hypernetworks() -> list[dict[str, Any]]:
@@ -252,7 +254,7 @@ def create_info_router(context: AppContext) -> APIRouter:
 
     @router.post("/sdapi/v1/refresh-embeddings")
     def refresh_embeddings() -> None:
-        return None
+        context.refresh_embeddings()
 
     @router.post("/sdapi/v1/refresh-loras")
     def refresh_loras() -> None:
