@@ -269,6 +269,46 @@ def module_installed(name: str) -> bool:
         return False
 
 
+# --- helpers that extensions' install.py files call as `launch.<name>` (A1111 names) ------------
+
+
+def is_installed(package: str) -> bool:
+    """True when a distribution named ``package`` is installed or a module of that name imports."""
+    from importlib import metadata
+
+    try:
+        metadata.distribution(package)
+        return True
+    except metadata.PackageNotFoundError:
+        return module_installed(package)
+
+
+def run(
+    command: str, desc: str | None = None, errdesc: str | None = None, custom_env: Mapping[str, str] | None = None, live: bool = False
+) -> str:
+    """Run a shell command (an extension's own install step); raise RuntimeError naming it on failure."""
+    if desc:
+        print(desc, flush=True)
+    completed = subprocess.run(  # noqa: S602 - A1111's contract: extensions pass a shell command line
+        command, shell=True, env=dict(custom_env) if custom_env is not None else None, capture_output=not live, text=True, check=False
+    )
+    if completed.returncode != 0:
+        output = "" if live else f"\nstdout: {completed.stdout}\nstderr: {completed.stderr}"
+        raise RuntimeError(f"{errdesc or 'Error running command'}.\nCommand: {command}\nError code: {completed.returncode}{output}")
+    return "" if live else completed.stdout
+
+
+def run_pip(command: str, desc: str | None = None, live: bool = False) -> str:
+    """``python -m pip <command>`` with this Python (and INDEX_URL), as extensions' install.py expect."""
+    index = f" --index-url {shlex.quote(os.environ['INDEX_URL'])}" if os.environ.get("INDEX_URL") else ""
+    return run(
+        f"{shlex.quote(sys.executable)} -m pip {command} --prefer-binary{index}",
+        desc=f"Installing {desc}" if desc else None,
+        errdesc=f"Couldn't install {desc or command}",
+        live=live,
+    )
+
+
 def install_requirements(
     venv_dir: Path,
     files: Sequence[Path],
@@ -401,6 +441,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             if not namespace.run_tests:
                 check_torch_device(namespace)
+            if not namespace.skip_install and not namespace.run_tests:
+                from modules.plugins.extension_install import run_extension_installers
+
+                run_extension_installers(namespace)
         if namespace.run_tests:
             if not namespace.skip_install:
                 ensure_test_browser()

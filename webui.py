@@ -34,8 +34,11 @@ def create_app(flags: argparse.Namespace, context: AppContext | None = None) -> 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     context = context or create_context(flags)
+    from modules.plugins.callbacks import registry
+
     app = FastAPI(title="Stable Diffusion web UI", docs_url="/docs", redoc_url=None)
     _add_cors(app, flags)
+    blocks = None
     if flags.api or flags.nowebui:
         from modules.api.routes import install_api
 
@@ -43,9 +46,14 @@ def create_app(flags: argparse.Namespace, context: AppContext | None = None) -> 
     if not flags.nowebui:
         import gradio as gr
 
+        from modules.plugins.assets import extension_css, extension_head_html
+        from modules.plugins.extensions import enabled_extensions
         from modules.ui.assets import page_head, stylesheet
         from modules.ui.blocks import build_ui
 
+        page_extensions = enabled_extensions(context.paths, context.options, flags)
+        registry.fire("callbacks_before_ui")
+        registry.fire("callbacks_ui_settings")
         blocks = build_ui(context)
         blocks.queue(default_concurrency_limit=4)
         app = gr.mount_gradio_app(
@@ -55,9 +63,10 @@ def create_app(flags: argparse.Namespace, context: AppContext | None = None) -> 
             auth=_auth_pairs(flags.gradio_auth),
             allowed_paths=[str(context.paths.outputs_dir), str(context.paths.data_dir / "log" / "images")],
             footer_links=["api"],
-            css=stylesheet(),
-            head=page_head(),
+            css=stylesheet() + "\n" + extension_css(page_extensions),
+            head=page_head() + "\n" + extension_head_html(page_extensions),
         )
+    registry.fire("callbacks_app_started", blocks, app)
     return app, context
 
 
@@ -103,7 +112,12 @@ def main(flags: argparse.Namespace | None = None) -> None:
     print(f"Running on local URL:  http://{host}:{port}", flush=True)
     if not context.models.checkpoints:
         print(f"No checkpoint found: put a .safetensors file into {context.paths.checkpoint_dirs[0]}", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=flags.timeout_keep_alive)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=flags.timeout_keep_alive)
+    finally:
+        from modules.plugins.callbacks import registry
+
+        registry.fire("callbacks_script_unloaded")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ BASE_ARCHITECTURES = ("sd1", "sd2", "sdxl")
 # masked-image channels, instruct-pix2pix ones 4 latent + 4 image channels
 VARIANTS = {"sd1-inpaint": ("sd1", 9), "sdxl-inpaint": ("sdxl", 9), "sd1-pix2pix": ("sd1", 8)}
 ARCHITECTURES = BASE_ARCHITECTURES + tuple(VARIANTS)
+# random kohya-format LoRA files that fit the checkpoint the same seed builds
+LORA_ARCHITECTURES = ("sd1-lora", "sdxl-lora")
 STORAGE_DTYPE = torch.float16
 TEXT_ENCODER_SIZES = {
     "sd1": [{"hidden_size": 32, "num_hidden_layers": 2, "intermediate_size": 64}],
@@ -179,13 +181,25 @@ def build_tiny_checkpoint(arch: str, out: Path, seed: int = 0) -> Path:
     return write_checkpoint(build_tiny_components(arch, seed).original_state_dict, out)
 
 
+def build_tiny_lora(arch: str, out: Path, seed: int = 0) -> Path:
+    """Write a random kohya LoRA (UNet linear + conv layers, text encoders) fitting the tiny checkpoint
+    built with the same `seed` (`arch` is ``sd1-lora`` or ``sdxl-lora``)."""
+    from modules.networks.tiny_networks import build_tiny_network, write_network
+
+    components = build_tiny_components(arch.removesuffix("-lora"), seed)
+    return write_network(build_tiny_network(components, "lora", seed=seed + 1), out)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write a tiny random-weight SD checkpoint in the A1111 layout.")
-    parser.add_argument("--arch", choices=ARCHITECTURES, required=True)
+    parser.add_argument("--arch", choices=ARCHITECTURES + LORA_ARCHITECTURES, required=True)
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors (or .ckpt) path")
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args(argv)
-    path = build_tiny_checkpoint(arguments.arch, arguments.out, arguments.seed)
+    if arguments.arch in LORA_ARCHITECTURES:
+        path = build_tiny_lora(arguments.arch, arguments.out, arguments.seed)
+    else:
+        path = build_tiny_checkpoint(arguments.arch, arguments.out, arguments.seed)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

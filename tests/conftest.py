@@ -81,3 +81,13 @@ def demo_server(tmp_path_factory):
         pytest.fail(str(error))
     yield server.base, server.data_dir
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _keep_plugin_runtime_context():
+    """Tests that build their own app context must not leave the A1111 facades pointing at it."""
+    from modules.plugins import runtime
+
+    before = runtime.get_context()
+    yield
+    runtime.set_context(before)

@@ -28,6 +28,7 @@ from modules.app.context import AppContext
 from modules.app.options import OptionError
 from modules.generation.params import GenerationLimits, Img2ImgParams, ParameterError
 from modules.models.safe_load import CheckpointError
+from modules.plugins.api_scripts import selection_from_request
 
 IMG2IMG_FLOAT_FIELDS = (
     "cfg_scale",
@@ -90,7 +91,11 @@ def create_img2img_router(context: AppContext) -> APIRouter:
             task_id = body.get("force_task_id") or None
             if task_id is not None and not isinstance(task_id, str):
                 raise ApiError(422, "force_task_id: expected a string")
-            _, future = context.submit_img2img(params, task_id)
+            try:
+                selection = selection_from_request(context, body, is_img2img=True)
+            except ValueError as error:
+                raise ApiError(422, str(error)) from None
+            _, future = context.submit_img2img(params, task_id, selection)
             try:
                 processed = await asyncio.wrap_future(future)
             except CheckpointError as error:

@@ -39,6 +39,7 @@ from modules.generation.params import GenerationLimits, ParameterError, Txt2ImgP
 from modules.imaging.infotext import parse_infotext
 from modules.imaging.metadata import read_infotext
 from modules.models.safe_load import CheckpointError
+from modules.plugins.api_scripts import selection_from_request
 
 TXT2IMG_DEFAULTS = Txt2ImgParams()
 FLOAT_FIELDS = ("cfg_scale", "subseed_strength", "eta", "s_noise", "denoising_strength", "hr_scale")
@@ -115,7 +116,11 @@ def create_generation_router(context: AppContext) -> APIRouter:
         task_id = body.get("force_task_id") or None
         if task_id is not None and not isinstance(task_id, str):
             raise ApiError(422, "force_task_id: expected a string")
-        _, future = context.submit_txt2img(params, task_id)
+        try:
+            selection = selection_from_request(context, body, is_img2img=False)
+        except ValueError as error:
+            raise ApiError(422, str(error)) from None
+        _, future = context.submit_txt2img(params, task_id, selection)
         try:
             processed = await asyncio.wrap_future(future)
         except CheckpointError as error:

@@ -222,7 +222,11 @@ def create_info_router(context: AppContext) -> APIRouter:
 
     @router.get("/sdapi/v1/hypernetworks", response_model=list[HypernetworkItem])
     def hypernetworks() -> list[dict[str, Any]]:
-        return []
+        """Hypernetwork files in models/hypernetworks (name and path, as A1111)."""
+        folder = context.network_manager().hypernetworks.folder
+        if folder is None or not folder.is_dir():
+            return []
+        return [{"name": path.stem, "path": str(path)} for path in sorted(folder.rglob("*.pt"))]
 
     @router.get("/sdapi/v1/face-restorers", response_model=list[FaceRestorerItem])
     def face_restorers() -> list[dict[str, Any]]:
@@ -230,11 +234,15 @@ def create_info_router(context: AppContext) -> APIRouter:
 
     @router.get("/sdapi/v1/scripts", response_model=ScriptsList)
     def scripts() -> dict[str, list[str]]:
-        return {"txt2img": [], "img2img": []}
+        from modules.plugins.api_scripts import scripts_list
+
+        return scripts_list(context)
 
     @router.get("/sdapi/v1/script-info")
     def script_info() -> list[dict[str, Any]]:
-        return []
+        from modules.plugins.api_scripts import script_info as describe_scripts
+
+        return describe_scripts(context)
 
     @router.get("/sdapi/v1/extensions", response_model=list[ExtensionItem])
     def extensions() -> list[dict[str, Any]]:
@@ -258,7 +266,16 @@ def create_info_router(context: AppContext) -> APIRouter:
 
     @router.post("/sdapi/v1/refresh-loras")
     def refresh_loras() -> None:
-        return None
+        """Rescan the LoRA folders (header metadata comes from the cache for unchanged files)."""
+        context.network_manager().library.refresh()
+
+    @router.get("/sdapi/v1/loras")
+    def loras() -> list[dict[str, Any]]:
+        """A1111's list: name, alias (``ss_output_name``), path and the safetensors header metadata."""
+        library = context.network_manager().library
+        if not library.files:
+            library.refresh()
+        return library.describe()
 
     @router.post("/sdapi/v1/unload-checkpoint")
     async def unload_checkpoint() -> None:

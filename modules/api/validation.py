@@ -129,11 +129,10 @@ def check_generation_names(context: AppContext, body: dict[str, Any]) -> None:
 
 
 def check_scripts(body: dict[str, Any]) -> None:
-    """No selectable scripts exist yet: a `script_name` is refused naming the (empty) valid list;
-    `alwayson_scripts` must be an object and `script_args` a list (their content is accepted)."""
-    script_name = body.get("script_name")
-    if script_name not in (None, "", "None"):
-        raise ApiError(422, f"script_name: script {script_name!r} not found; valid values are: none installed")
+    """Types only: `alwayson_scripts` must be an object and `script_args` a list. Script names are
+    checked against the loaded scripts by `modules.plugins.api_scripts.selection_from_request`."""
+    if body.get("script_name") is not None and not isinstance(body["script_name"], str):
+        raise ApiError(422, "script_name: expected a string")
     if body.get("script_args") is not None and not isinstance(body["script_args"], list):
         raise ApiError(422, "script_args: expected a list")
     if body.get("alwayson_scripts") is not None and not isinstance(body["alwayson_scripts"], dict):

@@ -10,6 +10,7 @@ import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modules.app.console_progress import ConsoleProgress
 from modules.app.jobs import Job, JobQueue
@@ -40,6 +41,8 @@ class AppContext:
     demo_model: Path | None = None
     load_error: str | None = None
     embeddings: EmbeddingDatabase | None = None
+    networks: object | None = None  # `NetworkManager`, see `network_manager()`
+    scripts: Any = None  # `ScriptSystem` (modules/plugins/system.py), loaded by `create_context`
 
     def checkpoint_dirs(self) -> list[Path]:
         return self.models.checkpoint_dirs
@@ -72,7 +75,19 @@ class AppContext:
             vae_hash=self.models.vae_hash,
             version=self.version,
             demo_model=self.demo_model is not None and info is not None and info.filename == self.demo_model,
+            networks=self.network_manager(),
         )
+
+    def network_manager(self):
+        """The LoRA library (models/Lora and --lora-dir) and its per-model appliers, made on first use."""
+        if self.networks is None:
+            from modules.networks.activation import NetworkManager
+            from modules.networks.hypernetworks import HypernetworkSet
+            from modules.networks.library import NetworkLibrary
+
+            library = NetworkLibrary([self.paths.lora_dir], self.paths.data_dir / "cache-networks.json")
+            self.networks = NetworkManager(library, HypernetworkSet(self.paths.models_dir / "hypernetworks"))
+        return self.networks
 
     def attach_embeddings(self, engine, *, force: bool = False) -> EmbeddingDatabase:
         """Give `engine` the embeddings folder's textual inversions. The folder is rescanned when the
@@ -91,7 +106,7 @@ class AppContext:
             return self.embeddings
         return self.attach_embeddings(engine, force=True)
 
-    def submit_txt2img(self, params: Txt2ImgParams, task_id: str | None = None) -> tuple[Job, Future]:
+    def submit_txt2img(self, params: Txt2ImgParams, task_id: str | None = None, scripts: Any = None) -> tuple[Job, Future]:
         """Queue a txt2img job; returns the job (progress by `task_id`) and a future with its `Processed`.
 
         `override_settings` apply to this job only (a per-job copy of the options); with
@@ -103,7 +118,7 @@ class AppContext:
         def work(job: Job) -> Processed:
             try:
                 self.ensure_model(overrides)
-                processed = txt2img(params, self.generation_context(), job)
+                processed = self._generate(txt2img, params, scripts, job)
             finally:
                 if overrides.get("sd_model_checkpoint") and params.override_settings_restore_afterwards:
                     self._restore_settings_model()
@@ -116,11 +131,11 @@ class AppContext:
 
         return self.jobs.submit(work, name="txt2img", task_id=task_id)
 
-    def run_txt2img(self, params: Txt2ImgParams, task_id: str | None = None) -> Processed:
+    def run_txt2img(self, params: Txt2ImgParams, task_id: str | None = None, scripts: Any = None) -> Processed:
         """Queue a txt2img job and wait for it (the queue's single worker owns the model)."""
-        return self.submit_txt2img(params, task_id)[1].result()
+        return self.submit_txt2img(params, task_id, scripts)[1].result()
 
-    def submit_img2img(self, params: Img2ImgParams, task_id: str | None = None) -> tuple[Job, Future]:
+    def submit_img2img(self, params: Img2ImgParams, task_id: str | None = None, scripts: Any = None) -> tuple[Job, Future]:
         """Queue an img2img / inpainting job; the same per-job settings rules as `submit_txt2img`."""
         from modules.generation.img2img import img2img
 
@@ -129,7 +144,7 @@ class AppContext:
         def work(job: Job) -> Processed:
             try:
                 self.ensure_model(overrides)
-                processed = img2img(params, self.generation_context(), job)
+                processed = self._generate(img2img, params, scripts, job)
             finally:
                 if overrides.get("sd_model_checkpoint") and params.override_settings_restore_afterwards:
                     self._restore_settings_model()
@@ -142,9 +157,15 @@ class AppContext:
 
         return self.jobs.submit(work, name="img2img", task_id=task_id)
 
-    def run_img2img(self, params: Img2ImgParams, task_id: str | None = None) -> Processed:
+    def run_img2img(self, params: Img2ImgParams, task_id: str | None = None, scripts: Any = None) -> Processed:
         """Queue an img2img / inpainting job and wait for its `Processed`."""
-        return self.submit_img2img(params, task_id)[1].result()
+        return self.submit_img2img(params, task_id, scripts)[1].result()
+
+    def _generate(self, pipeline, params: Txt2ImgParams, scripts: Any, job: Job) -> Processed:
+        """Run `pipeline` with the loaded scripts (`scripts` is a `ScriptSelection` or None)."""
+        if self.scripts is None:
+            return pipeline(params, self.generation_context(), job)
+        return self.scripts.run(params, scripts, self, job)
 
     def _restore_settings_model(self) -> None:
         try:
@@ -168,6 +189,7 @@ def create_context(flags: argparse.Namespace) -> AppContext:
     models = ModelManager(checkpoint_dirs, list(paths.vae_dirs), paths.cache_file, policy)
     options.infos["sd_vae"].choices = models.vae_choices
     context = AppContext(flags, paths, options, models, JobQueue(listeners=[ConsoleProgress()]), demo_model=demo_path)
+    _load_scripts(context)
     if flags.ckpt:
         options.set("sd_model_checkpoint", str(Path(flags.ckpt).resolve()) if Path(flags.ckpt).exists() else flags.ckpt)
     try:
@@ -181,6 +203,16 @@ def create_context(flags: argparse.Namespace) -> AppContext:
     if not models.checkpoints:
         log.warning("no checkpoint found; put a .safetensors or .ckpt file into %s", paths.checkpoint_dirs[0])
     return context
+
+
+def _load_scripts(context: AppContext) -> None:
+    """Make the app reachable for extensions' compatibility imports, then load the scripts (a script
+    that fails is logged and skipped inside; nothing here stops startup)."""
+    from modules.plugins import runtime
+    from modules.plugins.system import ScriptSystem
+
+    runtime.set_context(context)
+    context.scripts = ScriptSystem.load(context.paths, context.options, context.flags)
 
 
 def _build_demo_model(paths: Paths) -> Path:

@@ -289,6 +289,16 @@ def _add_ui_flags(parser: argparse.ArgumentParser) -> None:
         help="enable extensions tab regardless of other options",
     )
     group.add_argument(
+        "--disable-all-extensions",
+        action="store_true",
+        help="prevent all extensions from running regardless of any other settings",
+    )
+    group.add_argument(
+        "--disable-extra-extensions",
+        action="store_true",
+        help="prevent all extensions except built-in from running regardless of any other settings",
+    )
+    group.add_argument(
         "--demo-model",
         action="store_true",
         help="build a tiny random-weight checkpoint at start so every screen works without downloading a model (its images are noise)",
@@ -375,18 +385,38 @@ def commandline_args_from_environment(
     return shlex.split(source.get(COMMANDLINE_ARGS_VARIABLE, ""))
 
 
+def add_extension_flags(parser: argparse.ArgumentParser, app_argv: list[str]) -> None:
+    """Let enabled extensions add their flags (their preload.py) before the real parse.
+
+    A first, tolerant parse (unknown flags and --help ignored) finds --data-dir and the
+    --disable-*-extensions flags, which say where extensions live and which run.
+    """
+    try:
+        from modules.plugins.preload import add_extension_flags as run_preloads
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("modules.plugins"):
+            raise
+        return  # a stripped-down copy of the launcher (no extension support present)
+    early_argv = [item for item in app_argv if item not in ("-h", "--help")]
+    early, _ = parser.parse_known_args(early_argv)
+    run_preloads(parser, early)
+
+
 def parse_flags(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse flags into a namespace.
 
     With ``argv`` None the process command line is used, preceded by the
     flags in the COMMANDLINE_ARGS environment variable (as A1111 does). An
     explicit ``argv`` is parsed as given. Everything after ``--run-tests``
-    lands in ``namespace.pytest_args`` instead of being parsed.
+    lands in ``namespace.pytest_args`` instead of being parsed. Flags added by
+    enabled extensions (their preload.py) are accepted too.
     """
     if argv is None:
         argv = commandline_args_from_environment() + sys.argv[1:]
     app_argv, pytest_args = split_run_tests_argv(argv)
-    namespace = build_parser().parse_args(app_argv)
+    parser = build_parser()
+    add_extension_flags(parser, app_argv)
+    namespace = parser.parse_args(app_argv)
     namespace.run_tests = pytest_args is not None
     namespace.pytest_args = pytest_args or []
     return namespace

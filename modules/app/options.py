@@ -51,6 +51,7 @@ SECTION_SAMPLER = ("sampler-params", "Sampler parameters")
 SECTION_UI = ("ui", "User interface")
 SECTION_IMG2IMG = ("img2img", "img2img")
 SECTION_LIMITS = ("limits", "Generation limits")
+SECTION_EXTENSIONS = ("extensions", "Extensions")
 
 # Settings that bound what a request may ask for; the API never changes them (POST /options ignores them).
 LIMIT_OPTION_KEYS = (
@@ -134,6 +135,10 @@ def default_options() -> dict[str, OptionInfo]:
         "limit_max_batch_size": OptionInfo(64, "Largest batch size", SECTION_LIMITS, minimum=1, step=1),
         "limit_max_batch_count": OptionInfo(1000, "Largest batch count", SECTION_LIMITS, minimum=1, step=1),
         "limit_max_cfg_scale": OptionInfo(100.0, "Largest CFG scale", SECTION_LIMITS, minimum=1.0),
+        "disabled_extensions": OptionInfo([], "Disable these extensions (folder names)", SECTION_EXTENSIONS),
+        "disable_all_extensions": OptionInfo(
+            "none", "Disable all extensions (preserves the list of disabled extensions)", SECTION_EXTENSIONS, ["none", "extra", "all"]
+        ),
     }
 
 

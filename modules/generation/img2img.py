@@ -41,10 +41,13 @@ from modules.generation.txt2img import (
     _result_parameters,
     _sample_batch,
     images_from_tensor,
+    stopped_latents,
 )
+from modules.generation.txt2img import _batch_hooks as script_batch_hooks
 from modules.imaging.image_input import binary_mask, flatten
 from modules.imaging.infotext import create_infotext
 from modules.models.engine import Conditioning, DiffusionEngine
+from modules.networks.activation import prepare_prompt_networks, strip_network_tags
 from modules.sampling.denoiser import AfterCFGCallbackParams, CFGDenoiser, DenoiserHooks
 from modules.sampling.rng import ImageRNG
 from modules.sampling.samplers import find_sampler, sample
@@ -337,7 +340,8 @@ def _batch_layout(params: Img2ImgParams) -> None:
 
 def img2img(params: Img2ImgParams, context: GenerationContext, job: Job) -> Processed:
     """Run an img2img or inpainting request to completion (or until interrupted)."""
-    # 1. settings and names
+    # 1. settings and names (scripts' before_process may still change any parameter)
+    context.scripts.before_process(params)
     options = context.options.copy_with(params.override_settings)
     engine = context.engine
     clip_skip = int(options.CLIP_stop_at_last_layers)
@@ -353,6 +357,8 @@ def img2img(params: Img2ImgParams, context: GenerationContext, job: Job) -> Proc
     all_subseeds = [subseed + index for index in range(count)]
     all_prompts = [params.prompt] * count
     all_negative_prompts = [params.negative_prompt] * count
+    context.scripts.process(params, all_prompts, all_negative_prompts, all_seeds, all_subseeds)
+    prompt_networks = prepare_prompt_networks(context.networks, engine, all_prompts)
     job_timestamp = datetime.now().strftime("%Y%m%d%H%M%S")
     writer = OutputWriter(options, context.outputs_root, kind="img2img", job_timestamp=job_timestamp)
 
@@ -362,7 +368,7 @@ def img2img(params: Img2ImgParams, context: GenerationContext, job: Job) -> Proc
         prepared.images = prepared.images * params.batch_size
         prepared.overlays = prepared.overlays * params.batch_size
     init = build_init_latent(engine, prepared, params, options, all_seeds)
-    extra = _extra_parameters(params, prepared, options)
+    extra = {**_extra_parameters(params, prepared, options), **prompt_networks.infotext}
     image_cfg = _image_cfg_scale(params) if engine.unet_in_channels == EDIT_CHANNELS else None
 
     job.job_count = params.n_iter
@@ -376,8 +382,12 @@ def img2img(params: Img2ImgParams, context: GenerationContext, job: Job) -> Proc
     for iteration in range(params.n_iter):
         job.job_no = iteration
         job.next_batch()
+        job.current_latent = None
+        if interrupted:
+            break
         start = iteration * params.batch_size
         batch = slice(start, start + params.batch_size)
+        script_batch_hooks(context, params, iteration, batch, all_prompts, all_seeds, all_subseeds)
         seeds, subseeds = all_seeds[batch], all_subseeds[batch]
 
         def sampling(cond: Conditioning, uncond: Conditioning | None, seeds=seeds, subseeds=subseeds) -> torch.Tensor:
@@ -386,22 +396,28 @@ def img2img(params: Img2ImgParams, context: GenerationContext, job: Job) -> Proc
         try:
             latents = _sample_batch(
                 params, context, options, job, sampler_info.name, clip_skip,
-                all_prompts[batch], all_negative_prompts[batch], seeds, subseeds, cache, sampling=sampling,
+                strip_network_tags(all_prompts[batch]), all_negative_prompts[batch], seeds, subseeds, cache, sampling=sampling,
             )  # fmt: skip
-        except Interrupted:
-            interrupted = True
-            break
-        except Skipped:
-            continue
-        for offset, image in enumerate(images_from_tensor(engine.decode(latents))):
-            index = start + offset
+        except (Interrupted, Skipped) as stop:
+            # As A1111: a batch stopped mid-sampling is still decoded from its last x0 prediction.
+            interrupted = interrupted or isinstance(stop, Interrupted)
+            latents = stopped_latents(job, params.batch_size)
+            if latents is None:
+                if interrupted:
+                    break
+                continue
+        decoded = engine.decode(latents)
+        context.scripts.postprocess_batch(params, decoded, iteration)
+        for offset, image in enumerate(context.scripts.postprocess_batch_list(params, images_from_tensor(decoded), iteration)):
+            index = min(start + offset, count - 1)
             if prepared.overlays:
                 image = masking.apply_overlay(image, prepared.overlays[offset % len(prepared.overlays)], prepared.paste_box)
+            image = context.scripts.postprocess_image(params, image)
             values = generation_parameters(
                 params, options, seed=all_seeds[index], subseed=all_subseeds[index], clip_skip=clip_skip,
                 model_name=context.model_name, model_hash=context.model_hash, vae_name=context.vae_name,
-                vae_hash=context.vae_hash, version=context.version, extra=extra,
-                denoising_strength=params.denoising_strength, image_cfg_scale=image_cfg,
+                vae_hash=context.vae_hash, version=context.version,
+                extra={**extra, **context.scripts.extra_generation_params(params)}, denoising_strength=params.denoising_strength, image_cfg_scale=image_cfg,
             )  # fmt: skip
             text = create_infotext(all_prompts[index], all_negative_prompts[index], values)
             images.append(image)
@@ -412,7 +428,7 @@ def img2img(params: Img2ImgParams, context: GenerationContext, job: Job) -> Proc
     parameters = _result_parameters(params, context, clip_skip, job_timestamp)
     parameters.pop("init_images", None)
     parameters.pop("mask", None)
-    parameters["extra_generation_params"] = extra
+    parameters["extra_generation_params"] = {**extra, **context.scripts.extra_generation_params(params)}
     processed = Processed(
         images=images,
         infotexts=infotexts,
@@ -427,11 +443,12 @@ def img2img(params: Img2ImgParams, context: GenerationContext, job: Job) -> Proc
         parameters=parameters,
         saved_paths=saved,
         interrupted=interrupted,
-        comments=list(prepared.comments),
+        comments=list(prepared.comments) + prompt_networks.comments,
     )
     if context.demo_model:
         processed.comments.append("Demo model: these images are noise from a tiny random-weight checkpoint.")
     _add_grid(processed, params, options, writer, context)
+    context.scripts.postprocess(params, processed)
     return processed
 
 

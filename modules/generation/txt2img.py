@@ -25,10 +25,12 @@ from modules.generation.infotext_fields import generation_parameters
 from modules.generation.params import Txt2ImgParams, resolve_seed
 from modules.generation.previews import preview_image
 from modules.generation.results import Processed
+from modules.generation.script_hooks import NoScriptHooks, ScriptHooks
 from modules.generation.storage import OutputWriter
 from modules.imaging.grid import image_grid
 from modules.imaging.infotext import create_infotext
 from modules.models.engine import Conditioning, DiffusionEngine
+from modules.networks.activation import prepare_prompt_networks, strip_network_tags
 from modules.prompting.conditioning import EncodeSettings
 from modules.prompting.schedules import BatchConditioning, build_batch_conditioning
 from modules.sampling.brownian import BrownianTreeNoise
@@ -55,6 +57,8 @@ class GenerationContext:
     version: str = ""
     hooks: DenoiserHooks = field(default_factory=DenoiserHooks)
     demo_model: bool = False
+    scripts: ScriptHooks = field(default_factory=NoScriptHooks)
+    networks: Any = None  # a `modules.networks.activation.NetworkManager`, or None (tags only removed)
 
 
 def images_from_tensor(images: torch.Tensor) -> list[Image.Image]:
@@ -65,7 +69,8 @@ def images_from_tensor(images: torch.Tensor) -> list[Image.Image]:
 
 def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Processed:
     """Run a txt2img request to completion (or until interrupted) and return its images."""
-    # 1. settings
+    # 1. settings (scripts' before_process may still change any parameter)
+    context.scripts.before_process(params)
     options = context.options.copy_with(params.override_settings)
     engine = context.engine
     clip_skip = int(options.CLIP_stop_at_last_layers)
@@ -83,6 +88,8 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
     all_subseeds = [subseed + index for index in range(count)]
     all_prompts = [params.prompt] * count
     all_negative_prompts = [params.negative_prompt] * count
+    context.scripts.process(params, all_prompts, all_negative_prompts, all_seeds, all_subseeds)
+    prompt_networks = prepare_prompt_networks(context.networks, engine, all_prompts)
     job_timestamp = datetime.now().strftime("%Y%m%d%H%M%S")
     writer = OutputWriter(options, context.outputs_root, kind="txt2img", job_timestamp=job_timestamp)
 
@@ -97,8 +104,12 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
     for iteration in range(params.n_iter):
         job.job_no = iteration
         job.next_batch()
+        job.current_latent = None
+        if interrupted:
+            break
         start = iteration * params.batch_size
         batch = slice(start, start + params.batch_size)
+        _batch_hooks(context, params, iteration, batch, all_prompts, all_seeds, all_subseeds)
         try:
             latents = _sample_batch(
                 params,
@@ -107,21 +118,27 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
                 job,
                 sampler_info.name,
                 clip_skip,
-                all_prompts[batch],
+                strip_network_tags(all_prompts[batch]),
                 all_negative_prompts[batch],
                 all_seeds[batch],
                 all_subseeds[batch],
                 cache,
             )
-        except Interrupted:
-            interrupted = True
-            break
-        except Skipped:
-            continue
-        decoded = images_from_tensor(engine.decode(latents))
+        except (Interrupted, Skipped) as stop:
+            # As A1111: a batch stopped mid-sampling is still decoded from its last x0 prediction.
+            interrupted = interrupted or isinstance(stop, Interrupted)
+            latents = stopped_latents(job, params.batch_size)
+            if latents is None:
+                if interrupted:
+                    break
+                continue
+        decoded_tensor = engine.decode(latents)
+        context.scripts.postprocess_batch(params, decoded_tensor, iteration)
+        decoded = context.scripts.postprocess_batch_list(params, images_from_tensor(decoded_tensor), iteration)
         for offset, image in enumerate(decoded):
-            index = start + offset
-            extras = _prompt_extras(options, cache)
+            index = min(start + offset, count - 1)
+            image = context.scripts.postprocess_image(params, image)
+            extras = {**_prompt_extras(options, cache), **prompt_networks.infotext, **context.scripts.extra_generation_params(params)}
             text = _infotext(params, context, options, all_prompts, all_negative_prompts, all_seeds, all_subseeds, index, clip_skip, extras)
             images.append(image)
             infotexts.append(text)
@@ -145,8 +162,27 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
     )
     if context.demo_model:
         processed.comments.append("Demo model: these images are noise from a tiny random-weight checkpoint.")
+    processed.comments.extend(prompt_networks.comments)
+    processed.parameters["extra_generation_params"] = context.scripts.extra_generation_params(params)
     _add_grid(processed, params, options, writer, context)
+    context.scripts.postprocess(params, processed)
     return processed
+
+
+def _batch_hooks(
+    context: GenerationContext, params, batch_number: int, batch: slice, prompts: list[str], seeds: list[int], subseeds: list[int]
+) -> None:
+    """Scripts' before_process_batch and process_batch; changes they make to the batch's lists stick."""
+    batch_prompts, batch_seeds, batch_subseeds = prompts[batch], seeds[batch], subseeds[batch]
+    context.scripts.before_process_batch(params, batch_number, batch_prompts, batch_seeds, batch_subseeds)
+    context.scripts.process_batch(params, batch_number, batch_prompts, batch_seeds, batch_subseeds)
+    prompts[batch], seeds[batch], subseeds[batch] = batch_prompts, batch_seeds, batch_subseeds
+
+
+def stopped_latents(job: Job, batch_size: int) -> torch.Tensor | None:
+    """The last x0 prediction of the batch that was just interrupted or skipped, if it got that far."""
+    latent = job.current_latent
+    return latent if isinstance(latent, torch.Tensor) and latent.shape[0] == batch_size else None
 
 
 def _sample_batch(

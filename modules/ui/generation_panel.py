@@ -52,8 +52,10 @@ class GenerationPanel:
     seed_extras_row: Any = None
     script: Any = None
     script_container: Any = None
+    script_inputs: list[Any] = field(default_factory=list)  # the Script dropdown, then script arguments
     parameters_column: Any = None
     results: ResultsPanel | None = None
+    extra_networks: Any = None
 
     def __getattr__(self, name: str) -> Any:
         fields = self.__dict__.get("fields", {})
@@ -111,7 +113,7 @@ def build_prompt_row(panel: GenerationPanel, config: UiConfig, style_names: list
             panel.style_name = gr.Textbox(label="Style name", elem_id=f"{tab}_style_name", placeholder="Name for 💾")
 
 
-def build_parameters(panel: GenerationPanel, config: UiConfig, *, size_row_extra=None) -> None:
+def build_parameters(panel: GenerationPanel, config: UiConfig, *, size_row_extra=None, scripts=None) -> None:
     """Sampler, steps, size, batch, CFG, seed and the script area (inside the caller's column)."""
     tab = panel.tab
     defaults = Txt2ImgParams()
@@ -163,23 +165,44 @@ def build_parameters(panel: GenerationPanel, config: UiConfig, *, size_row_extra
             )
     panel.script = gr.Dropdown(label="Script", choices=["None"], value="None", elem_id=f"{tab}_script")
     panel.script_container = gr.Column(elem_id=f"{tab}_script_container")
+    if scripts is not None:
+        from modules.plugins.ui_scripts import render_scripts
+
+        render_scripts(panel, scripts)
 
 
 def build_generation_panel(
-    tab: str, config: UiConfig, style_names: list[str], *, allow_open_folder: bool, before_parameters=None, size_row_extra=None
+    tab: str,
+    config: UiConfig,
+    style_names: list[str],
+    *,
+    allow_open_folder: bool,
+    before_parameters=None,
+    size_row_extra=None,
+    extra_networks_source=None,
+    scripts=None,
 ) -> GenerationPanel:
     """Lay out a full tab: prompt row, then parameters (left) and results (right).
 
+    With `scripts` (the tab's `ScriptRunner`) the Script dropdown lists its scripts and every script's
+    ui() is rendered under it; `panel.script_inputs` then holds their components.
+
     `before_parameters` is called inside the left column first (img2img puts its image inputs there);
-    `size_row_extra` after the CFG slider (img2img's denoising strength).
+    `size_row_extra` after the CFG slider (img2img's denoising strength). With an
+    `extra_networks_source` (`modules.ui.extra_networks.ExtraNetworksSource`) the extra-networks panel
+    sits under the prompt row.
     """
     panel = GenerationPanel(tab)
     build_prompt_row(panel, config, style_names)
+    if extra_networks_source is not None:
+        from modules.ui.extra_networks import build_extra_networks_panel
+
+        panel.extra_networks = build_extra_networks_panel(tab, panel.fields["prompt"], extra_networks_source)
     with gr.Row(elem_id=f"{tab}_settings_and_results"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings") as panel.parameters_column:
             if before_parameters is not None:
                 before_parameters()
-            build_parameters(panel, config, size_row_extra=size_row_extra)
+            build_parameters(panel, config, size_row_extra=size_row_extra, scripts=scripts)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel.results = build_results_panel(tab, allow_open_folder=allow_open_folder)
     return panel

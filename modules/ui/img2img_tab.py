@@ -7,7 +7,6 @@ it says so and changes nothing.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from PIL import Image
 
 from modules.app.context import AppContext
 from modules.app.jobs import new_task_id
+from modules.plugins.ui_scripts import selection_from_values
+from modules.ui.extra_networks import ExtraNetworksSource
 from modules.ui.generation_events import apply_styles_to_values, field_values, wire_generation_panel
 from modules.ui.generation_panel import GenerationPanel, build_generation_panel
 from modules.ui.styles import StyleDatabase
@@ -159,8 +160,16 @@ def build_img2img_tab(
             **config.apply("img2img", "Denoising strength", {"minimum": 0.0, "maximum": 1.0, "step": 0.01, "value": 0.75}),
         )
 
+    scripts = context.scripts.img2img if getattr(context, "scripts", None) is not None else None
     panel = build_generation_panel(
-        "img2img", config, styles.names(), allow_open_folder=allow_open_folder, before_parameters=image_inputs, size_row_extra=denoising
+        "img2img",
+        config,
+        styles.names(),
+        allow_open_folder=allow_open_folder,
+        before_parameters=image_inputs,
+        size_row_extra=denoising,
+        scripts=scripts,
+        extra_networks_source=ExtraNetworksSource.from_context(context),
     )
     panel.fields.update(inputs.controls)
     images = {
@@ -184,11 +193,12 @@ def build_img2img_tab(
         values["inpaint_full_res"] = bool(values.get("inpaint_full_res"))
         mode = int(data[inputs.mode] or 0)
         raw = {name: data.get(component) for name, component in images.items()}
-        task_id = new_task_id() if "task_id" in inspect.signature(run).parameters else None
+        task_id = new_task_id()
+        selection = selection_from_values(panel, data)
 
         def call_one(image: Image.Image, mask: Image.Image | None) -> Any:
             params = build_params(Img2ImgParams, {**values, "init_images": [image], "mask": mask}, context)
-            return run(params, task_id=task_id) if task_id else run(params)
+            return run(params, task_id=task_id, scripts=selection)
 
         if mode == 5:
             folder = Path((raw["batch_input_dir"] or "").strip())
@@ -207,7 +217,7 @@ def build_img2img_tab(
         context,
         styles,
         make_call,
-        extra_inputs=[inputs.mode, *[component for component in images.values()]],
+        extra_inputs=[inputs.mode, *images.values(), *(getattr(panel, "script_inputs", None) or [])],
         outputs_folder=outputs_folder(context, "outdir_img2img_samples"),
     )
     return panel, inputs

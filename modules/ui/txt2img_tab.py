@@ -8,6 +8,8 @@ from typing import Any
 from modules.app.context import AppContext
 from modules.app.jobs import new_task_id
 from modules.generation.params import Txt2ImgParams
+from modules.plugins.ui_scripts import selection_from_values
+from modules.ui.extra_networks import ExtraNetworksSource
 from modules.ui.generation_events import apply_styles_to_values, field_values, wire_generation_panel
 from modules.ui.generation_panel import GenerationPanel, build_generation_panel
 from modules.ui.styles import StyleDatabase
@@ -30,15 +32,31 @@ def build_params(params_class: type, values: dict[str, Any], context: AppContext
 
 def build_txt2img_tab(context: AppContext, config: UiConfig, styles: StyleDatabase, *, allow_open_folder: bool) -> GenerationPanel:
     """Lay out and wire the tab (call inside a `gr.Tab`)."""
-    panel = build_generation_panel("txt2img", config, styles.names(), allow_open_folder=allow_open_folder)
+    scripts = context.scripts.txt2img if getattr(context, "scripts", None) is not None else None
+    panel = build_generation_panel(
+        "txt2img",
+        config,
+        styles.names(),
+        allow_open_folder=allow_open_folder,
+        scripts=scripts,
+        extra_networks_source=ExtraNetworksSource.from_context(context),
+    )
 
     def make_call(data: dict[Any, Any]):
         values = apply_styles_to_values(field_values(panel, data), styles)
         params = build_params(Txt2ImgParams, values, context)
+        selection = selection_from_values(panel, data)
         task_id = new_task_id()
-        return (lambda: context.run_txt2img(params, task_id=task_id)), task_id
+        return (lambda: context.run_txt2img(params, task_id=task_id, scripts=selection)), task_id
 
-    wire_generation_panel(panel, context, styles, make_call, outputs_folder=outputs_folder(context, "outdir_txt2img_samples"))
+    wire_generation_panel(
+        panel,
+        context,
+        styles,
+        make_call,
+        extra_inputs=getattr(panel, "script_inputs", None),
+        outputs_folder=outputs_folder(context, "outdir_txt2img_samples"),
+    )
     return panel
 
 

@@ -1,0 +1,1 @@
+"""Pure logic of the built-in scripts (X/Y/Z plot, prompt matrix, prompts from file)."""
