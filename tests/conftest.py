@@ -84,10 +84,13 @@ def demo_server(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _keep_plugin_runtime_context():
-    """Tests that build their own app context must not leave the A1111 facades pointing at it."""
+def _plugin_runtime_context(request):
+    """The A1111 facades follow one process-wide app context. Tests (and module fixtures) that build
+    their own must not leave the facades pointing at it: a test using `app_context` gets that one."""
     from modules.plugins import runtime
 
     before = runtime.get_context()
+    if "app_context" in request.fixturenames:
+        runtime.set_context(request.getfixturevalue("app_context"))
     yield
     runtime.set_context(before)

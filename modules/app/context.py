@@ -107,7 +107,25 @@ class AppContext:
         return self.attach_embeddings(engine, force=True)
 
     def submit_txt2img(self, params: Txt2ImgParams, task_id: str | None = None, scripts: Any = None) -> tuple[Job, Future]:
-        """Queue a txt2img job; returns the job (progress by `task_id`) and a future with its `Processed`.
+        """Queue a txt2img job; returns the job (progress by `task_id`) and a future with its `Processed`."""
+        return self._submit(txt2img, "txt2img", params, task_id, scripts)
+
+    def run_txt2img(self, params: Txt2ImgParams, task_id: str | None = None, scripts: Any = None) -> Processed:
+        """Queue a txt2img job and wait for it (the queue's single worker owns the model)."""
+        return self.submit_txt2img(params, task_id, scripts)[1].result()
+
+    def submit_img2img(self, params: Img2ImgParams, task_id: str | None = None, scripts: Any = None) -> tuple[Job, Future]:
+        """Queue an img2img / inpainting job; the same per-job settings rules as `submit_txt2img`."""
+        from modules.generation.img2img import img2img
+
+        return self._submit(img2img, "img2img", params, task_id, scripts)
+
+    def run_img2img(self, params: Img2ImgParams, task_id: str | None = None, scripts: Any = None) -> Processed:
+        """Queue an img2img / inpainting job and wait for its `Processed`."""
+        return self.submit_img2img(params, task_id, scripts)[1].result()
+
+    def _submit(self, pipeline, name: str, params: Txt2ImgParams, task_id: str | None, scripts: Any) -> tuple[Job, Future]:
+        """Queue `pipeline(params)` as one job.
 
         `override_settings` apply to this job only (a per-job copy of the options); with
         `override_settings_restore_afterwards` false they are written to the settings after the job.
@@ -118,7 +136,7 @@ class AppContext:
         def work(job: Job) -> Processed:
             try:
                 self.ensure_model(overrides)
-                processed = self._generate(txt2img, params, scripts, job)
+                processed = self._generate(pipeline, params, scripts, job)
             finally:
                 if overrides.get("sd_model_checkpoint") and params.override_settings_restore_afterwards:
                     self._restore_settings_model()
@@ -129,37 +147,7 @@ class AppContext:
                 self.options.save()
             return processed
 
-        return self.jobs.submit(work, name="txt2img", task_id=task_id)
-
-    def run_txt2img(self, params: Txt2ImgParams, task_id: str | None = None, scripts: Any = None) -> Processed:
-        """Queue a txt2img job and wait for it (the queue's single worker owns the model)."""
-        return self.submit_txt2img(params, task_id, scripts)[1].result()
-
-    def submit_img2img(self, params: Img2ImgParams, task_id: str | None = None, scripts: Any = None) -> tuple[Job, Future]:
-        """Queue an img2img / inpainting job; the same per-job settings rules as `submit_txt2img`."""
-        from modules.generation.img2img import img2img
-
-        overrides = dict(params.override_settings or {})
-
-        def work(job: Job) -> Processed:
-            try:
-                self.ensure_model(overrides)
-                processed = self._generate(img2img, params, scripts, job)
-            finally:
-                if overrides.get("sd_model_checkpoint") and params.override_settings_restore_afterwards:
-                    self._restore_settings_model()
-            if overrides and not params.override_settings_restore_afterwards:
-                self.options.update(overrides)
-                if "sd_model_checkpoint" in overrides and self.models.info is not None:
-                    self.options.set("sd_model_checkpoint", self.models.info.title)
-                self.options.save()
-            return processed
-
-        return self.jobs.submit(work, name="img2img", task_id=task_id)
-
-    def run_img2img(self, params: Img2ImgParams, task_id: str | None = None, scripts: Any = None) -> Processed:
-        """Queue an img2img / inpainting job and wait for its `Processed`."""
-        return self.submit_img2img(params, task_id, scripts)[1].result()
+        return self.jobs.submit(work, name=name, task_id=task_id)
 
     def _generate(self, pipeline, params: Txt2ImgParams, scripts: Any, job: Job) -> Processed:
         """Run `pipeline` with the loaded scripts (`scripts` is a `ScriptSelection` or None)."""
