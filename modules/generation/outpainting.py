@@ -1,14 +1,17 @@
 """Processing functions behind A1111's img2img scripts "Outpainting mk2", "Poor man's outpainting",
-"Loopback" and "SD upscale". Each takes `generate(params) -> Processed` (e.g. `AppContext.run_img2img`)
-and an `Img2ImgParams` holding the user's settings and init image; the Script layer wraps them later.
+"Loopback" and "SD upscale". Each takes `generate(params) -> Processed` (e.g. `AppContext.run_img2img`,
+or `processing_generator(p, process_images)` inside a script's run()) and an `Img2ImgParams` holding
+the user's settings and init image.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -28,6 +31,22 @@ class ScriptResult:
     images: list[Image.Image] = field(default_factory=list)
     infotexts: list[str] = field(default_factory=list)
     processed: list[Processed] = field(default_factory=list)
+
+
+def processing_generator(p: Any, process: Callable[[Any], Processed], **changes: Any) -> Generate:
+    """A `generate` for the functions below that runs each request through a copy of the processing
+    object `p` (so its always-on scripts and outputs paths apply) with `process` (`process_images`).
+    `changes` are set on every copy after the request's fields (e.g. `do_not_save_samples=True`)."""
+
+    def generate(params: Img2ImgParams) -> Processed:
+        cell = copy.copy(p)
+        for item in dataclasses.fields(params):
+            setattr(cell, item.name, getattr(params, item.name))
+        for key, value in changes.items():
+            setattr(cell, key, value)
+        return process(cell)
+
+    return generate
 
 
 def _request(params: Img2ImgParams, **changes) -> Img2ImgParams:
@@ -115,13 +134,19 @@ def combine_tiles(tiles: list[Tile], size: tuple[int, int], overlap: int) -> Ima
 
 
 # ---- SD upscale ---------------------------------------------------------------------------------
-def sd_upscale(generate: Generate, params: Img2ImgParams, scale: float = 2.0, overlap: int = 64) -> ScriptResult:
-    """Upscale the init image by `scale` (Lanczos), then img2img it tile by tile at the processing size
+def sd_upscale(
+    generate: Generate,
+    params: Img2ImgParams,
+    scale: float = 2.0,
+    overlap: int = 64,
+    resample: Image.Resampling = Image.Resampling.LANCZOS,
+) -> ScriptResult:
+    """Upscale the init image by `scale` (with `resample`), then img2img it tile by tile at the processing size
     and blend the tiles back; one result per batch count, each seed + iteration."""
     if not 1.0 <= scale <= 8.0:
         raise ParameterError("scale_factor", f"must be between 1 and 8, got {scale}")
     source = params.init_images[0].convert("RGB")
-    upscaled = source.resize((round(source.width * scale), round(source.height * scale)), Image.Resampling.LANCZOS)
+    upscaled = source.resize((round(source.width * scale), round(source.height * scale)), resample)
     tiles = split_tiles(upscaled, params.width, params.height, overlap)
     result = ScriptResult()
     seed = params.seed if params.seed >= 0 else int(np.random.randint(0, 2**32 - 1))
@@ -144,16 +169,48 @@ def sd_upscale(generate: Generate, params: Img2ImgParams, scale: float = 2.0, ov
 
 
 # ---- loopback -----------------------------------------------------------------------------------
-def loopback(generate: Generate, params: Img2ImgParams, loops: int = 4, strength_change_factor: float = 1.0) -> ScriptResult:
+DENOISING_CURVES = ("Aggressive", "Linear", "Lazy")
+
+
+def denoising_schedule(initial: float, final: float, loops: int, curve: str = "Linear") -> list[float]:
+    """The denoising strength of each of `loops` loops, going from `initial` to `final` along `curve`:
+    "Linear" in equal steps, "Aggressive" fast at first (sine), "Lazy" slow at first (1 − cosine)."""
+    if curve not in DENOISING_CURVES:
+        raise ParameterError("denoising_curve", f"choose from {', '.join(DENOISING_CURVES)}, got {curve!r}")
+    if loops == 1:
+        return [initial]
+    strengths = []
+    for loop in range(loops):
+        progress = loop / (loops - 1)
+        if curve == "Aggressive":
+            progress = math.sin(progress * math.pi / 2)
+        elif curve == "Lazy":
+            progress = 1 - math.cos(progress * math.pi / 2)
+        strengths.append(initial + (final - initial) * progress)
+    return strengths
+
+
+def loopback(
+    generate: Generate,
+    params: Img2ImgParams,
+    loops: int = 4,
+    strength_change_factor: float = 1.0,
+    strengths: Sequence[float] | None = None,
+) -> ScriptResult:
     """Feed each result back as the next init image `loops` times, multiplying the denoising strength by
-    `strength_change_factor` after every loop (clamped to 0..1); the seed goes up by one per loop."""
+    `strength_change_factor` after every loop (clamped to 0..1), or using `strengths[loop]` when given
+    (see `denoising_schedule`); the seed goes up by one per loop."""
     if not 1 <= loops <= 64:
         raise ParameterError("loops", f"must be between 1 and 64, got {loops}")
+    if strengths is not None and len(strengths) != loops:
+        raise ParameterError("loops", f"expected {loops} denoising strengths, got {len(strengths)}")
     result = ScriptResult()
     image = params.init_images[0]
     strength = params.denoising_strength
     seed = params.seed if params.seed >= 0 else int(np.random.randint(0, 2**32 - 1))
     for loop in range(loops):
+        if strengths is not None:
+            strength = min(max(float(strengths[loop]), 0.0), 1.0)
         request = _request(params, init_images=[image], batch_size=1, n_iter=1, seed=seed + loop, denoising_strength=strength)
         processed = generate(request)
         result.processed.append(processed)
