@@ -101,10 +101,9 @@ def model_loaded_callback(sd_model: Any) -> None:
 
 
 def ui_tabs_callback() -> list[Any]:
-    tabs: list[Any] = []
-    for result in registry.fire("callbacks_ui_tabs"):
-        tabs.extend(result or [])
-    return tabs
+    from modules.plugins.callbacks import extension_ui_tabs
+
+    return extension_ui_tabs()
 
 
 def ui_settings_callback() -> None:
@@ -132,6 +131,6 @@ def script_unloaded_callback() -> None:
 
 
 def list_optimizers_callback() -> list[Any]:
-    found: list[Any] = []
-    registry.fire("callbacks_list_optimizers", found)
-    return found
+    from modules.plugins.callbacks import list_optimizers
+
+    return list_optimizers()

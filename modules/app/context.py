@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class AppContext:
     embeddings: EmbeddingDatabase | None = None
     networks: object | None = None  # `NetworkManager`, see `network_manager()`
     scripts: Any = None  # `ScriptSystem` (modules/plugins/system.py), loaded by `create_context`
+    ui_tab_providers: list[Any] = field(default_factory=list)  # callables → [(blocks, title, elem_id)]
+    optimizers: list[Any] = field(default_factory=list)  # attention implementations (informational)
 
     def checkpoint_dirs(self) -> list[Path]:
         return self.models.checkpoint_dirs
@@ -201,6 +203,10 @@ def _load_scripts(context: AppContext) -> None:
 
     runtime.set_context(context)
     context.scripts = ScriptSystem.load(context.paths, context.options, context.flags)
+    from modules.plugins.callbacks import extension_ui_tabs, list_optimizers
+
+    context.ui_tab_providers.append(extension_ui_tabs)
+    context.optimizers = list_optimizers()
 
 
 def _build_demo_model(paths: Paths) -> Path:

@@ -119,6 +119,7 @@ def default_options() -> dict[str, OptionInfo]:
         "img2img_background_color": OptionInfo(
             "#ffffff", "With img2img, fill transparent parts of the input image with this color", SECTION_IMG2IMG
         ),
+        "img2img_extra_noise": OptionInfo(0.0, "Extra noise multiplier for img2img", SECTION_IMG2IMG, minimum=0.0, maximum=1.0, step=0.01),
         "initial_noise_multiplier": OptionInfo(1.0, "Noise multiplier for img2img", SECTION_IMG2IMG, minimum=0.0, maximum=1.5, step=0.001),
         "inpainting_mask_weight": OptionInfo(
             1.0, "Inpainting conditioning mask strength", SECTION_IMG2IMG, minimum=0.0, maximum=1.0, step=0.01

@@ -294,7 +294,7 @@ def _sample_from_init(
     samples = sample(
         sampler_name,
         denoiser,
-        init_latent + noise * sigmas[0],
+        with_extra_noise(options, noise, init_latent, init_latent + noise * sigmas[0]),
         sigmas,
         model=engine.schedule,
         noise_sampler=_noise_sampler(sampler_name, rng, noise, sigmas, seeds, engine.device),
@@ -317,6 +317,20 @@ def _image_rows(x: torch.Tensor, batch_x: torch.Tensor | None, images: int) -> l
             match = next((index for index in range(images) if torch.equal(x[row], batch_x[index])), match)
         rows.append(match)
     return rows
+
+
+def with_extra_noise(options: Options, noise: torch.Tensor, x: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+    """A1111's extra img2img noise: with the `img2img_extra_noise` setting above 0, the on_extra_noise
+    callbacks get ExtraNoiseParams(noise, x, xi) — `x` the init latent, `xi` it noised to the start
+    sigma — and may replace `noise`; `xi + noise * setting` is then sampled. Otherwise `xi` unchanged."""
+    amount = float(options.get("img2img_extra_noise", 0.0) or 0.0)
+    if amount <= 0:
+        return xi
+    from modules.plugins.callbacks import ExtraNoiseParams, registry  # noqa: PLC0415 - only when extensions may hook in
+
+    params = ExtraNoiseParams(noise, x, xi)
+    registry.fire("callbacks_extra_noise", params)
+    return xi + params.noise * amount
 
 
 def _noise_multiplier(params: Img2ImgParams, options: Options) -> float:

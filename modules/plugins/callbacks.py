@@ -172,3 +172,68 @@ def _callable_name(entry: CallbackEntry) -> str:
 
 registry = CallbackRegistry()
 """The process's callback registry (A1111 keeps one per process too)."""
+
+
+def extension_ui_tabs() -> list[tuple[Any, str, str]]:
+    """The tabs from on_ui_tabs callbacks, each returning [(blocks, title, elem_id), ...]; called once
+    while the page is built (an `AppContext.ui_tab_providers` entry). A callback that raises, or returns
+    something else, is logged with its extension's name and skipped."""
+    tabs: list[tuple[Any, str, str]] = []
+    for entry in list(registry.lists["callbacks_ui_tabs"]):
+        try:
+            result = entry.callback()
+            items = [tuple(item) for item in (result or [])]
+            if not all(len(item) == 3 and isinstance(item[1], str) for item in items):
+                raise TypeError(f"on_ui_tabs callbacks return [(blocks, title, elem_id), ...], got {result!r}")
+        except Exception:
+            log.exception("extension %s: error in ui_tabs callback %s (from %s)", entry.extension_name, _callable_name(entry), entry.script)
+            continue
+        tabs.extend(items)  # type: ignore[arg-type]
+    return tabs
+
+
+def before_token_counter(prompt: str, steps: int, styles: list[str] | None = None, is_positive: bool = True) -> BeforeTokenCounterParams:
+    """Fire on_before_token_counter; the returned params carry the prompt (and steps) to count."""
+    params = BeforeTokenCounterParams(prompt, steps, list(styles or []), is_positive)
+    registry.fire("callbacks_before_token_counter", params)
+    return params
+
+
+@dataclass
+class AttentionOptimizer:
+    """An entry of the cross-attention optimization list A1111 shows (`sd_hijack.optimizers`).
+
+    Informational here: attention always runs through diffusers' processors; `apply`/`undo` change
+    nothing. Extensions' on_list_optimizers callbacks may append their own objects with the same
+    attributes (name, label, cmd_opt, priority, is_available)."""
+
+    name: str
+    label: str = ""
+    cmd_opt: str = ""
+    priority: int = 0
+
+    def title(self) -> str:
+        return self.name if not self.label else f"{self.name} - {self.label}"
+
+    def is_available(self) -> bool:
+        return True
+
+    def apply(self) -> None:
+        """Nothing to switch: the attention implementation is diffusers' default."""
+
+    def undo(self) -> None:
+        """Nothing to restore."""
+
+
+def builtin_optimizers() -> list[AttentionOptimizer]:
+    """The attention implementations this app has: PyTorch's scaled_dot_product_attention ("sdp"),
+    which diffusers' attention processors use by default."""
+    return [AttentionOptimizer("sdp", "scaled dot product", "opt_sdp_attention", priority=70)]
+
+
+def list_optimizers() -> list[Any]:
+    """The built-in optimizers plus whatever on_list_optimizers(list) callbacks append, by priority
+    (highest first); called once at startup."""
+    found: list[Any] = list(builtin_optimizers())
+    registry.fire("callbacks_list_optimizers", found)
+    return sorted(found, key=lambda item: -int(getattr(item, "priority", 0) or 0))

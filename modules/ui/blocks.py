@@ -16,6 +16,8 @@ import gradio as gr
 
 from modules.app.context import AppContext
 from modules.models.download import STABLE_DIFFUSION_15, DownloadError, download, network_available
+from modules.plugins.component_hooks import component_hooks, current_scripts
+from modules.plugins.ui_scripts import wire_script_paste
 from modules.ui.extensions_tab import build_extensions_tab
 from modules.ui.extras_tab import build_extras_tab
 from modules.ui.img2img_tab import build_img2img_tab
@@ -49,7 +51,15 @@ def _extension_tabs(context: AppContext) -> list[tuple[Any, str, str]]:
 
 
 def build_ui(context: AppContext) -> gr.Blocks:
-    """Create the Blocks app bound to `context`."""
+    """Create the Blocks app bound to `context`. While it is built, extensions hear about every
+    component (on_before_component / on_after_component); the hook is gone once this returns."""
+    with component_hooks():
+        return _build_page(context)
+
+
+def _build_page(context: AppContext) -> gr.Blocks:
+    scripts = getattr(context, "scripts", None)
+    extension_tabs = _extension_tabs(context)
     config = UiConfig(context.paths.ui_config_file)
     styles = StyleDatabase(context.paths.styles_file)
     local = bound_to_localhost(context)
@@ -61,15 +71,15 @@ def build_ui(context: AppContext) -> gr.Blocks:
         download_button = gr.Button(f"Download {STABLE_DIFFUSION_15.title}", visible=offer_download, elem_id="download_sd15")
 
         with gr.Tabs(elem_id="tabs") as tabs:
-            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"), current_scripts(scripts and scripts.txt2img):
                 txt2img = build_txt2img_tab(context, config, styles, allow_open_folder=local)
-            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"), current_scripts(scripts and scripts.img2img):
                 img2img, img2img_inputs = build_img2img_tab(context, config, styles, allow_open_folder=local)
             with gr.Tab("Extras", id="extras", elem_id="tab_extras"):
                 extras = build_extras_tab(context)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 pnginfo = build_pnginfo_tab()
-            for blocks, title, elem_id in _extension_tabs(context):
+            for blocks, title, elem_id in extension_tabs:
                 with gr.Tab(title, id=elem_id, elem_id=f"tab_{elem_id}"):
                     blocks.render()
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
@@ -80,6 +90,7 @@ def build_ui(context: AppContext) -> gr.Blocks:
         wire_quicksettings(quick, context, status)
         wire_settings_tab(settings, context, quick.components)
         _wire_send_buttons(tabs, txt2img, img2img, img2img_inputs, extras, pnginfo)
+        wire_script_paste(txt2img, img2img, pnginfo, scripts)
 
         def on_download(progress: gr.Progress = gr.Progress()) -> tuple[Any, str, Any]:  # noqa: B008 - Gradio's API
             def report(done: int, total: int | None) -> None:

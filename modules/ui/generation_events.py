@@ -138,12 +138,17 @@ def wire_generation_panel(
     panel.swap_size.click(lambda w, h: (h, w), inputs=[fields["width"], fields["height"]], outputs=[fields["width"], fields["height"]])
 
     # token counters
-    def count(text: str, steps: float) -> str:
-        return f"<span>{token_counter_text(*count_prompt_tokens(context, text, int(steps or 1)))}</span>"
+    def counter_for(is_positive: bool):
+        def count(text: str, steps: float) -> str:
+            tokens = count_prompt_tokens(context, text, int(steps or 1), is_positive=is_positive)
+            return f"<span>{token_counter_text(*tokens)}</span>"
 
-    for box, counter in ((fields["prompt"], panel.prompt_tokens), (fields["negative_prompt"], panel.negative_tokens)):
+        return count
+
+    boxes = ((fields["prompt"], panel.prompt_tokens, True), (fields["negative_prompt"], panel.negative_tokens, False))
+    for box, counter, is_positive in boxes:
         box.change(
-            count,
+            counter_for(is_positive),
             inputs=[box, fields["steps"]],
             outputs=[counter],
             trigger_mode="always_last",

@@ -48,10 +48,21 @@ def _split_old_sampler(name: str) -> tuple[str, str | None]:
     return name, None
 
 
-def fields_from_infotext(text: str) -> dict[str, Any]:
-    """Parse `text` into parameter values; unknown or malformed values are skipped."""
+def pasted_infotext(text: str) -> dict[str, Any]:
+    """The infotext's key → value dict after the on_infotext_pasted(infotext, params) callbacks, which
+    may add, change or remove keys (A1111 runs them before any field is filled)."""
+    from modules.plugins.callbacks import registry  # noqa: PLC0415 - keeps the parser importable alone
+
     parsed = parse_infotext(text or "")
-    fields: dict[str, Any] = {"prompt": parsed["Prompt"], "negative_prompt": parsed["Negative prompt"]}
+    registry.fire("callbacks_infotext_pasted", text or "", parsed)
+    return parsed
+
+
+def fields_from_infotext(text: str, parsed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parse `text` (or use the already `parsed` dict) into parameter values; unknown or malformed
+    values are skipped."""
+    parsed = pasted_infotext(text) if parsed is None else parsed
+    fields: dict[str, Any] = {"prompt": parsed.get("Prompt", ""), "negative_prompt": parsed.get("Negative prompt", "")}
     for key, (name, kind) in FIELD_MAP.items():
         raw = parsed.get(key)
         if raw is None:
@@ -63,7 +74,7 @@ def fields_from_infotext(text: str) -> dict[str, Any]:
     if "sampler_name" in fields:
         sampler, schedule = _split_old_sampler(fields["sampler_name"])
         fields["sampler_name"] = sampler
-        if schedule and "Schedule type" not in text:
+        if schedule and "Schedule type" not in (text or ""):
             fields["scheduler"] = schedule
         if sampler not in SAMPLERS:
             del fields["sampler_name"]

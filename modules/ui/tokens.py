@@ -17,9 +17,18 @@ def chunk_limit(count: int) -> int:
     return max(1, math.ceil(count / CHUNK_LENGTH)) * CHUNK_LENGTH
 
 
-def count_prompt_tokens(context: AppContext, text: str, steps: int = 1) -> tuple[int, int]:
+def count_prompt_tokens(
+    context: AppContext, text: str, steps: int = 1, *, styles: list[str] | None = None, is_positive: bool = True
+) -> tuple[int, int]:
     """(tokens, chunk limit) of `text`: the prompt parser's count (emphasis, AND, schedules and
-    embeddings understood) when available, else the plain CLIP tokenizer's count."""
+    embeddings understood) when available, else the plain CLIP tokenizer's count.
+
+    The on_before_token_counter(params) callbacks run first and may change `params.prompt` and
+    `params.steps`; the changed values are counted."""
+    from modules.plugins.callbacks import before_token_counter  # noqa: PLC0415 - the UI's only use of it
+
+    params = before_token_counter(text or "", int(steps or 1), styles, is_positive)
+    text, steps = str(params.prompt or ""), params.steps
     engine = getattr(context.models, "engine", None)
     if engine is None or not text:
         return 0, CHUNK_LENGTH
