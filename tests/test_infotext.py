@@ -15,7 +15,7 @@ from modules.imaging.infotext import (
     split_infotext,
 )
 
-# The reference samples from /work/shared/reference/a1111-infotext.md.
+# Sample infotext strings as A1111 writes them (see the format reference shared with the project).
 SAMPLE_CAT = (
     "a photo of a cat, (fluffy:1.2)\n"
     "Negative prompt: blurry\n"
