@@ -262,3 +262,21 @@ def test_prompt_editing_and_and_with_inpainting_conditioning(variant_contexts):
     assert not context.hooks.before and not context.hooks.after_cfg  # the generation's hooks were copied, not changed
     edit = variant_contexts["sd1-pix2pix"]
     assert run(edit, request(prompt="a [cat:dog:0.5]", init_images=[image])).images[0].size == (64, 64)
+
+
+def test_img2img_stores_live_previews(app_context):
+    from PIL import Image
+
+    from modules.app.jobs import Job
+    from modules.generation.img2img import img2img
+    from modules.generation.params import Img2ImgParams
+
+    context = app_context.generation_context()
+    context.options = context.options.copy_with({"show_progress_every_n_steps": 1, "live_previews_enable": True})
+    job = Job(id="preview-test")
+    params = Img2ImgParams.from_request(
+        {"prompt": "x", "steps": 4, "width": 64, "height": 64, "seed": 1, "denoising_strength": 0.75,
+         "init_images": [Image.new("RGB", (64, 64), (200, 30, 30))]}
+    )  # fmt: skip
+    img2img(params, context, job)
+    assert job.current_image is not None and job.preview_step > 0

@@ -40,6 +40,7 @@ from modules.generation.txt2img import (
     _noise_sampler,
     _result_parameters,
     _sample_batch,
+    _store_preview,
     images_from_tensor,
     stopped_latents,
 )
@@ -289,6 +290,7 @@ def _sample_from_init(
         job.sampling_step = int(state["i"]) + 1
         denoiser.step = job.sampling_step
         job.current_latent = state.get("denoised")
+        _store_preview(job, options, engine)
         job.check()
 
     samples = sample(
