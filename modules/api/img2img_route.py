@@ -9,26 +9,23 @@ echoed with defaults; `init_images` and `mask` only when `include_init_images`),
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from modules.api.routes_generation import run_generation
 from modules.api.validation import (
     ApiError,
     check_finite,
     check_generation_names,
     decode_base64_image,
-    encode_png_base64,
     error_response,
     read_json_object,
 )
 from modules.app.context import AppContext
 from modules.app.options import OptionError
 from modules.generation.params import GenerationLimits, Img2ImgParams, ParameterError
-from modules.models.safe_load import CheckpointError
-from modules.plugins.api_scripts import selection_from_request
 
 IMG2IMG_FLOAT_FIELDS = (
     "cfg_scale",
@@ -88,26 +85,9 @@ def create_img2img_router(context: AppContext) -> APIRouter:
         try:
             body = await read_json_object(request)
             params = await run_in_threadpool(parse_img2img, context, body)
-            task_id = body.get("force_task_id") or None
-            if task_id is not None and not isinstance(task_id, str):
-                raise ApiError(422, "force_task_id: expected a string")
-            try:
-                selection = selection_from_request(context, body, is_img2img=True)
-            except ValueError as error:
-                raise ApiError(422, str(error)) from None
-            _, future = context.submit_img2img(params, task_id, selection)
-            try:
-                processed = await asyncio.wrap_future(future)
-            except CheckpointError as error:
-                raise ApiError(500, str(error), "CheckpointError") from None
-            except ValueError as error:
-                raise ApiError(422, str(error)) from None
+            images, processed = await run_generation(context, body, params, is_img2img=True)
         except ApiError as error:
             return error_response(error.status, error.error, error.detail)
-        images: list[str] = []
-        if params.send_images:
-            pairs = list(zip(processed.images, processed.infotexts, strict=True))
-            images = await run_in_threadpool(lambda: [encode_png_base64(image, text) for image, text in pairs])
         return {"images": images, "parameters": request_echo(body), "info": processed.js()}
 
     return router

@@ -102,6 +102,31 @@ def _check_extras_request(request: dict[str, Any], limits: GenerationLimits) -> 
         raise ApiError(422, f"upscaling_resize_w: width and height must be between 1 and {limits.max_side}")
 
 
+async def run_generation(context: AppContext, body: dict[str, Any], params: Txt2ImgParams, *, is_img2img: bool) -> tuple[list[str], Any]:
+    """Queue a validated txt2img/img2img request with its scripts, wait for it without blocking the
+    event loop, and return (base64 PNGs with infotext, Processed). Errors become `ApiError`s."""
+    task_id = body.get("force_task_id") or None
+    if task_id is not None and not isinstance(task_id, str):
+        raise ApiError(422, "force_task_id: expected a string")
+    try:
+        selection = selection_from_request(context, body, is_img2img=is_img2img)
+    except ValueError as error:
+        raise ApiError(422, str(error)) from None
+    submit = context.submit_img2img if is_img2img else context.submit_txt2img
+    _, future = submit(params, task_id, selection)
+    try:
+        processed = await asyncio.wrap_future(future)
+    except CheckpointError as error:
+        raise ApiError(500, str(error), "CheckpointError") from None
+    except ValueError as error:
+        raise ApiError(422, str(error)) from None
+    images: list[str] = []
+    if params.send_images:
+        pairs = list(zip(processed.images, processed.infotexts, strict=True))
+        images = await run_in_threadpool(lambda: [encode_png_base64(image, text) for image, text in pairs])
+    return images, processed
+
+
 def create_generation_router(context: AppContext) -> APIRouter:
     router = APIRouter()
 
@@ -113,24 +138,7 @@ def create_generation_router(context: AppContext) -> APIRouter:
     async def txt2img_route(request: Request) -> Any:
         body = await read_json_object(request)
         params = parse_txt2img(context, body)
-        task_id = body.get("force_task_id") or None
-        if task_id is not None and not isinstance(task_id, str):
-            raise ApiError(422, "force_task_id: expected a string")
-        try:
-            selection = selection_from_request(context, body, is_img2img=False)
-        except ValueError as error:
-            raise ApiError(422, str(error)) from None
-        _, future = context.submit_txt2img(params, task_id, selection)
-        try:
-            processed = await asyncio.wrap_future(future)
-        except CheckpointError as error:
-            raise ApiError(500, str(error), "CheckpointError") from None
-        except ValueError as error:
-            raise ApiError(422, str(error)) from None
-        images: list[str] = []
-        if params.send_images:
-            pairs = list(zip(processed.images, processed.infotexts, strict=True))
-            images = await run_in_threadpool(lambda: [encode_png_base64(image, text) for image, text in pairs])
+        images, processed = await run_generation(context, body, params, is_img2img=False)
         return {"images": images, "parameters": request_echo(body), "info": processed.js()}
 
     @router.post(
