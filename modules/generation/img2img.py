@@ -35,12 +35,12 @@ from modules.generation.storage import OutputWriter
 from modules.generation.txt2img import (
     LATENT_FACTOR,
     GenerationContext,
-    _add_grid,
     _eta,
     _noise_sampler,
     _result_parameters,
     _sample_batch,
     _store_preview,
+    finish_processed,
     images_from_tensor,
     stopped_latents,
 )
@@ -444,28 +444,13 @@ def img2img(params: Img2ImgParams, context: GenerationContext, job: Job) -> Proc
     parameters = _result_parameters(params, context, clip_skip, job_timestamp)
     parameters.pop("init_images", None)
     parameters.pop("mask", None)
-    parameters["extra_generation_params"] = {**extra, **context.scripts.extra_generation_params(params)}
-    processed = Processed(
-        images=images,
-        infotexts=infotexts,
-        prompt=params.prompt,
-        negative_prompt=params.negative_prompt,
-        seed=seed,
-        subseed=subseed,
-        all_prompts=all_prompts,
-        all_negative_prompts=all_negative_prompts,
-        all_seeds=all_seeds,
-        all_subseeds=all_subseeds,
-        parameters=parameters,
-        saved_paths=saved,
-        interrupted=interrupted,
-        comments=list(prepared.comments) + prompt_networks.comments,
-    )
-    if context.demo_model:
-        processed.comments.append("Demo model: these images are noise from a tiny random-weight checkpoint.")
-    _add_grid(processed, params, options, writer, context)
-    context.scripts.postprocess(params, processed)
-    return processed
+    return finish_processed(
+        params, context, options, writer,
+        images=images, infotexts=infotexts, saved=saved, seed=seed, subseed=subseed,
+        all_prompts=all_prompts, all_negative_prompts=all_negative_prompts, all_seeds=all_seeds, all_subseeds=all_subseeds,
+        parameters=parameters, interrupted=interrupted,
+        comments=list(prepared.comments) + prompt_networks.comments, extra_generation_params=extra,
+    )  # fmt: skip
 
 
 def _extra_parameters(params: Img2ImgParams, prepared: PreparedInputs, options: Options) -> dict[str, Any]:

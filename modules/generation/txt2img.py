@@ -145,6 +145,38 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
             if options.samples_save and not params.do_not_save_samples:
                 saved.append(writer.save_sample(image, text, params, all_seeds[index], all_prompts[index], index, context))
 
+    return finish_processed(
+        params, context, options, writer,
+        images=images, infotexts=infotexts, saved=saved, seed=seed, subseed=subseed,
+        all_prompts=all_prompts, all_negative_prompts=all_negative_prompts, all_seeds=all_seeds, all_subseeds=all_subseeds,
+        parameters=_result_parameters(params, context, clip_skip, job_timestamp), interrupted=interrupted,
+        comments=prompt_networks.comments,
+    )  # fmt: skip
+
+
+def finish_processed(
+    params: Txt2ImgParams,
+    context: GenerationContext,
+    options: Options,
+    writer: OutputWriter,
+    *,
+    images: list[Image.Image],
+    infotexts: list[str],
+    saved: list[Path],
+    seed: int,
+    subseed: int,
+    all_prompts: list[str],
+    all_negative_prompts: list[str],
+    all_seeds: list[int],
+    all_subseeds: list[int],
+    parameters: dict[str, Any],
+    interrupted: bool,
+    comments: list[str],
+    extra_generation_params: dict[str, Any] | None = None,
+) -> Processed:
+    """The last stage shared by txt2img and img2img: the `Processed` result, the grid, and the
+    scripts' postprocess hook."""
+    parameters["extra_generation_params"] = {**(extra_generation_params or {}), **context.scripts.extra_generation_params(params)}
     processed = Processed(
         images=images,
         infotexts=infotexts,
@@ -156,14 +188,13 @@ def txt2img(params: Txt2ImgParams, context: GenerationContext, job: Job) -> Proc
         all_negative_prompts=all_negative_prompts,
         all_seeds=all_seeds,
         all_subseeds=all_subseeds,
-        parameters=_result_parameters(params, context, clip_skip, job_timestamp),
+        parameters=parameters,
         saved_paths=saved,
         interrupted=interrupted,
+        comments=list(comments),
     )
     if context.demo_model:
         processed.comments.append("Demo model: these images are noise from a tiny random-weight checkpoint.")
-    processed.comments.extend(prompt_networks.comments)
-    processed.parameters["extra_generation_params"] = context.scripts.extra_generation_params(params)
     _add_grid(processed, params, options, writer, context)
     context.scripts.postprocess(params, processed)
     return processed
