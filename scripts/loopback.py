@@ -15,20 +15,10 @@ import gradio as gr
 import modules.scripts as scripts
 from modules import images, processing, shared
 from modules.generation.outpainting import DENOISING_CURVES, denoising_schedule, loopback, processing_generator
+from modules.plugins.builtin.script_arguments import number_argument, whole_argument
 from modules.processing import Processed, process_images
 
 INTERROGATORS = ("None",)
-
-
-def _number(name: str, value, low: float, high: float, whole: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
-    if not low <= number <= high or (whole and not number.is_integer()):
-        kind = "a whole number" if whole else "a number"
-        raise ValueError(f"{name}: expected {kind} between {low:g} and {high:g}, got {value!r}")
-    return number
 
 
 class Script(scripts.Script):
@@ -55,8 +45,8 @@ class Script(scripts.Script):
         return [loops, final_denoising_strength, denoising_curve, append_interrogation]
 
     def run(self, p, loops=4, final_denoising_strength=0.5, denoising_curve="Linear", append_interrogation="None"):
-        loops = int(_number("loops", loops, 1, 32, whole=True))
-        final = _number("final_denoising_strength", final_denoising_strength, 0.0, 1.0)
+        loops = whole_argument("loops", loops, 1, 32)
+        final = number_argument("final_denoising_strength", final_denoising_strength, 0.0, 1.0)
         if denoising_curve not in DENOISING_CURVES:
             raise ValueError(f"denoising_curve: choose from {', '.join(DENOISING_CURVES)}, got {denoising_curve!r}")
         if append_interrogation not in INTERROGATORS:

@@ -15,26 +15,8 @@ import gradio as gr
 import modules.scripts as scripts
 from modules import images, processing, shared
 from modules.generation.outpainting import DIRECTIONS, outpainting_mk2, processing_generator
+from modules.plugins.builtin.script_arguments import choices_argument, number_argument, whole_argument
 from modules.processing import Processed, process_images
-
-
-def _number(name: str, value, low: float, high: float, whole: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
-    if not low <= number <= high or (whole and not number.is_integer()):
-        kind = "a whole number" if whole else "a number"
-        raise ValueError(f"{name}: expected {kind} between {low:g} and {high:g}, got {value!r}")
-    return number
-
-
-def _directions(value) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple) or not value or any(item not in DIRECTIONS for item in value):
-        raise ValueError(f"direction: expected a non-empty list of {', '.join(DIRECTIONS)}, got {value!r}")
-    return list(value)
 
 
 class Script(scripts.Script):
@@ -62,11 +44,11 @@ class Script(scripts.Script):
         return [info, pixels, mask_blur, direction, noise_q, color_variation]
 
     def run(self, p, _info=None, pixels=128, mask_blur=8, direction=DIRECTIONS, noise_q=1.0, color_variation=0.05):
-        pixels = int(_number("pixels", pixels, 8, 256, whole=True))
-        mask_blur = int(_number("mask_blur", mask_blur, 0, 64, whole=True))
-        directions = _directions(direction)
-        noise_q = _number("noise_q", noise_q, 0.0, 4.0)
-        color_variation = _number("color_variation", color_variation, 0.0, 1.0)
+        pixels = whole_argument("pixels", pixels, 8, 256)
+        mask_blur = whole_argument("mask_blur", mask_blur, 0, 64)
+        directions = choices_argument("direction", direction, DIRECTIONS)
+        noise_q = number_argument("noise_q", noise_q, 0.0, 4.0)
+        color_variation = number_argument("color_variation", color_variation, 0.0, 1.0)
         if not p.init_images:
             raise ValueError("init_images: outpainting needs an init image")
         processing.fix_seed(p)

@@ -13,19 +13,10 @@ import gradio as gr
 import modules.scripts as scripts
 from modules import images, processing, shared
 from modules.generation.outpainting import DIRECTIONS, poor_mans_outpainting, processing_generator
+from modules.plugins.builtin.script_arguments import choices_argument, whole_argument
 from modules.processing import Processed, process_images
 
 MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
-
-
-def _whole(name: str, value, low: int, high: int) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a whole number, got {value!r}") from None
-    if not number.is_integer() or not low <= number <= high:
-        raise ValueError(f"{name}: expected a whole number between {low} and {high}, got {value!r}")
-    return int(number)
 
 
 def _masked_content(value) -> int:
@@ -34,14 +25,6 @@ def _masked_content(value) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool) and value in range(len(MASKED_CONTENT)):
         return int(value)
     raise ValueError(f"inpainting_fill: expected an index 0..3 or one of {', '.join(MASKED_CONTENT)}, got {value!r}")
-
-
-def _directions(value) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple) or not value or any(item not in DIRECTIONS for item in value):
-        raise ValueError(f"direction: expected a non-empty list of {', '.join(DIRECTIONS)}, got {value!r}")
-    return list(value)
 
 
 class Script(scripts.Script):
@@ -63,10 +46,10 @@ class Script(scripts.Script):
         return [pixels, mask_blur, inpainting_fill, direction]
 
     def run(self, p, pixels=128, mask_blur=4, inpainting_fill=0, direction=DIRECTIONS):
-        pixels = _whole("pixels", pixels, 8, 256)
-        mask_blur = _whole("mask_blur", mask_blur, 0, 64)
+        pixels = whole_argument("pixels", pixels, 8, 256)
+        mask_blur = whole_argument("mask_blur", mask_blur, 0, 64)
         fill = _masked_content(inpainting_fill)
-        directions = _directions(direction)
+        directions = choices_argument("direction", direction, DIRECTIONS)
         if not p.init_images:
             raise ValueError("init_images: outpainting needs an init image")
         processing.fix_seed(p)

@@ -14,6 +14,7 @@ from PIL import Image
 import modules.scripts as scripts
 from modules import images, processing, shared
 from modules.generation.outpainting import processing_generator, sd_upscale, split_tiles
+from modules.plugins.builtin.script_arguments import number_argument, whole_argument
 from modules.processing import Processed, process_images
 
 UPSCALERS = {
@@ -30,16 +31,6 @@ def _upscaler_name(value) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer() and 0 <= int(value) < len(names):
         return names[int(value)]
     raise ValueError(f"upscaler_index: expected an index 0..{len(names) - 1} or one of {', '.join(names)}, got {value!r}")
-
-
-def _number(name: str, value, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
-    if not low <= number <= high:
-        raise ValueError(f"{name}: must be between {low:g} and {high:g}, got {value!r}")
-    return number
 
 
 class Script(scripts.Script):
@@ -61,8 +52,8 @@ class Script(scripts.Script):
         return [info, overlap, upscaler_index, scale_factor]
 
     def run(self, p, _info=None, overlap=64, upscaler_index=0, scale_factor=2.0):
-        overlap = int(_number("overlap", overlap, 0, 256))
-        scale = _number("scale_factor", scale_factor, 1.0, 8.0)
+        overlap = whole_argument("overlap", overlap, 0, 256)
+        scale = number_argument("scale_factor", scale_factor, 1.0, 8.0)
         upscaler = _upscaler_name(upscaler_index)
         if not p.init_images:
             raise ValueError("init_images: SD upscale needs an init image")
