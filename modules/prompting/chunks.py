@@ -31,6 +31,15 @@ class PromptChunk:
     fixes: list[tuple[int, Embedding]] = field(default_factory=list)
 
 
+def _token_id(tokenizer: Any, token: str) -> int | None:
+    """The id of one vocabulary entry, or None when it is missing (without building the whole vocab
+    dict, which costs tens of milliseconds per prompt)."""
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if token_id is None or (token_id == tokenizer.unk_token_id and token != tokenizer.unk_token):
+        return None
+    return int(token_id)
+
+
 class PromptTokenizer:
     """Turns one prompt line into chunks for one text encoder's tokenizer."""
 
@@ -51,7 +60,7 @@ class PromptTokenizer:
         self.id_start = int(tokenizer.bos_token_id)
         self.id_end = int(tokenizer.eos_token_id)
         self.id_pad = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else self.id_end
-        self.comma_token = tokenizer.get_vocab().get(",</w>")
+        self.comma_token = _token_id(tokenizer, ",</w>")
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """BPE ids of each text, without start/end tokens and without truncation."""
